@@ -1,0 +1,192 @@
+#include "engine/executor.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <spdlog/spdlog.h>
+#include <thread>
+#include <unordered_map>
+
+#include "engine/secrets.h"
+
+namespace converge {
+namespace {
+
+bool is_change(Action a) { return a == Action::kCreate || a == Action::kUpdate || a == Action::kDelete; }
+
+// One provider call with exception capture and retry of transient errors.
+ResourceOutcome run_one(const PlannedResource& r, Provider& p, const ExecOptions& opt) {
+  ResourceOutcome out;
+  ApplyRequest req;
+  req.resource = r.view();
+  req.action = r.action;
+  req.before = r.before;
+  for (const auto& c : r.changes) req.changed.push_back(c.attr);
+  if (r.action == Action::kCreate || r.action == Action::kUpdate) {
+    for (const auto& a : r.type->attrs) {
+      if (a.type != AttrType::kSecret) continue;
+      auto it = r.desired.find(a.name);
+      if (it == r.desired.end() || it->second.is_null()) continue;
+      auto s = resolve_secret(it->second.text(), opt.secret_base_dir);
+      if (!s.ok()) {
+        out.outcome = Outcome::kFailed;
+        out.error = Error(s.error()).on(r.id);
+        return out;
+      }
+      req.secrets[a.name] = std::move(*s);
+    }
+  }
+  auto delay = opt.backoff;
+  for (int attempt = 1; attempt <= std::max(1, opt.attempts); ++attempt) {
+    out.attempts = attempt;
+    Status st;
+    try {
+      st = p.apply(req).status;
+    } catch (const std::exception& e) {
+      st = Error::Internal(std::string("provider threw: ") + e.what());
+    }
+    if (st.ok()) {
+      out.outcome = Outcome::kApplied;
+      out.error.reset();
+      return out;
+    }
+    out.outcome = Outcome::kFailed;
+    out.error = Error(st.error()).on(r.id);
+    if (st.error().kind != ErrorKind::kTransient || attempt == opt.attempts) break;
+    spdlog::warn("{}: transient error, retrying in {} ms: {}", r.id, delay.count(), st.error().message);
+    std::this_thread::sleep_for(delay);
+    delay *= 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& observer, const ExecOptions& opt,
+                     std::vector<ResourceOutcome>* outcomes_out) {
+  const size_t n = plan.resources.size();
+  std::unordered_map<std::string, size_t> pos;
+  pos.reserve(n);
+  for (size_t i = 0; i < n; ++i) pos[plan.resources[i].id] = i;
+  std::vector<std::vector<size_t>> dependents(n);
+  std::vector<int> waiting(n, 0);
+  for (size_t i = 0; i < n; ++i)
+    for (const auto& d : plan.resources[i].depends_on)
+      if (auto it = pos.find(d); it != pos.end()) {
+        dependents[it->second].push_back(i);
+        ++waiting[i];
+      }
+
+  std::vector<ResourceOutcome> outcomes(n);
+  std::vector<std::string> failed_dep(n);  // first failed/skipped dependency, if any
+  std::deque<size_t> ready;
+  for (size_t i = 0; i < n; ++i)
+    if (waiting[i] == 0) ready.push_back(i);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::pair<size_t, ResourceOutcome>> finished;
+  std::map<std::string, int> running_per_provider;
+  int running = 0;
+  size_t done = 0;
+  ApplySummary sum;
+  boost::asio::thread_pool pool(static_cast<size_t>(std::max(1, opt.parallelism)));
+
+  auto complete = [&](size_t i, ResourceOutcome o) {
+    switch (o.outcome) {
+      case Outcome::kApplied:
+        ++sum.applied;
+        break;
+      case Outcome::kFailed:
+        ++sum.failed;
+        break;
+      case Outcome::kSkipped:
+        ++sum.skipped;
+        break;
+      case Outcome::kBlocked:
+        ++sum.blocked;
+        break;
+      case Outcome::kNoop:
+        ++sum.noop;
+        break;
+    }
+    bool bad = o.outcome == Outcome::kFailed || o.outcome == Outcome::kSkipped;
+    observer.finished(plan.resources[i], o);
+    outcomes[i] = std::move(o);
+    ++done;
+    for (size_t d : dependents[i]) {
+      if (bad && failed_dep[d].empty()) failed_dep[d] = plan.resources[i].id;
+      if (--waiting[d] == 0) ready.push_back(d);
+    }
+  };
+
+  auto cap = [&](const std::string& prov) {
+    auto it = providers.find(prov);
+    return it == providers.end() ? 1 : std::max(1, it->second->max_parallel());
+  };
+
+  while (done < n) {
+    // Hand out everything that is ready and fits under the caps.
+    for (size_t k = ready.size(); k > 0; --k) {
+      size_t i = ready.front();
+      ready.pop_front();
+      const PlannedResource& r = plan.resources[i];
+      if (!failed_dep[i].empty() && is_change(r.action)) {
+        ResourceOutcome o;
+        o.outcome = Outcome::kSkipped;
+        o.because = failed_dep[i];
+        complete(i, std::move(o));
+        continue;
+      }
+      if (!is_change(r.action)) {
+        ResourceOutcome o;
+        o.outcome = r.action == Action::kBlocked ? Outcome::kBlocked : Outcome::kNoop;
+        complete(i, std::move(o));
+        continue;
+      }
+      auto pit = providers.find(r.provider);
+      if (pit == providers.end()) {
+        ResourceOutcome o;
+        o.outcome = Outcome::kFailed;
+        o.error = Error::Internal("no provider '" + r.provider + "'").on(r.id);
+        complete(i, std::move(o));
+        continue;
+      }
+      if (running >= opt.parallelism || running_per_provider[r.provider] >= cap(r.provider)) {
+        ready.push_back(i);
+        continue;
+      }
+      ++running;
+      ++running_per_provider[r.provider];
+      observer.started(r);
+      Provider* prov = pit->second.get();
+      boost::asio::post(pool, [&, i, prov] {
+        ResourceOutcome o = run_one(plan.resources[i], *prov, opt);
+        std::lock_guard<std::mutex> lk(mu);
+        finished.emplace_back(i, std::move(o));
+        cv.notify_one();
+      });
+    }
+    if (done >= n) break;
+    if (running == 0 && !ready.empty()) continue;
+    if (running == 0) break;  // nothing runs and nothing is ready: only reachable on a cycle
+    std::deque<std::pair<size_t, ResourceOutcome>> batch;
+    {
+      std::unique_lock<std::mutex> lk(mu);
+      cv.wait(lk, [&] { return !finished.empty(); });
+      batch.swap(finished);
+    }
+    for (auto& [i, o] : batch) {
+      --running;
+      --running_per_provider[plan.resources[i].provider];
+      complete(i, std::move(o));
+    }
+  }
+  pool.join();
+  if (outcomes_out) *outcomes_out = std::move(outcomes);
+  return sum;
+}
+
+}  // namespace converge

@@ -1,0 +1,51 @@
+// Executor: applies a Plan in dependency order, independent resources in parallel.
+//
+// Like ninja's Builder: the scheduler thread owns all state (what is ready, running, done) and
+// hands one change at a time to a worker in a thread pool (Boost.Asio); workers get immutable
+// inputs (the planned resource, its resolved secrets) and return an outcome through a queue.
+// At most `parallelism` changes run at once, and at most Provider::max_parallel() per provider.
+// A failure marks every resource that depends on it skipped and lets independent work finish.
+// Every provider call is wrapped: exceptions become errors, transient errors are retried with
+// backoff. Observers are called on the scheduler thread only, never concurrently.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/plan.h"
+
+namespace converge {
+
+enum class Outcome { kNoop, kApplied, kFailed, kSkipped, kBlocked };
+
+struct ResourceOutcome {
+  Outcome outcome = Outcome::kNoop;
+  std::optional<Error> error;
+  std::string because;  // for skipped: the failed dependency
+  int attempts = 0;
+};
+
+struct ApplySummary {
+  int applied = 0, failed = 0, skipped = 0, blocked = 0, noop = 0;
+};
+
+class ApplyObserver {
+ public:
+  virtual ~ApplyObserver() = default;
+  virtual void started(const PlannedResource&) {}
+  virtual void finished(const PlannedResource&, const ResourceOutcome&) {}
+};
+
+struct ExecOptions {
+  int parallelism = 8;
+  int attempts = 3;  // for transient errors
+  std::chrono::milliseconds backoff{100};
+  std::string secret_base_dir;  // for { file = ... } secrets
+};
+
+ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& observer, const ExecOptions& opt,
+                     std::vector<ResourceOutcome>* outcomes = nullptr);
+
+}  // namespace converge

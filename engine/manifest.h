@@ -1,0 +1,100 @@
+// Manifest: the desired state read from a TOML file.
+//
+// load_manifest() parses the file (toml++), expands for_each, resolves ${var.X}, ${each.value} and
+// ${TYPE.NAME.ATTR} references, applies defaults, derives computed attributes and validates every
+// resource against its type declaration. It collects every problem it finds (with file:line:col,
+// the resource id and a hint) instead of stopping at the first; a manifest with any error must
+// change nothing. The result is immutable and may be shared by reference between threads.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/api/provider.h"
+#include "engine/api/result.h"
+#include "engine/api/schema.h"
+
+namespace converge {
+
+enum class DriftMode { kDefault, kMonitor, kCorrect };
+
+// A dependency written down or implied, kept with where it came from for cycle reports.
+struct DependencyDecl {
+  std::string target;  // resource id or TYPE.NAME of a for_each resource (every instance)
+  Loc loc;
+  std::string kind;  // "depends_on", "reference"
+};
+
+struct Resource {
+  std::string id;  // TYPE.NAME or TYPE.NAME[KEY]
+  const TypeSpec* type = nullptr;
+  std::string name;
+  std::string key;  // for_each element, "" when not expanded
+  AttrMap attrs;    // desired, with defaults and derived attributes
+  std::set<std::string> explicit_attrs;   // attributes the manifest set
+  std::unordered_map<std::string, Loc> attr_locs;
+  Loc loc;
+  bool absent = false;
+  std::string provider;  // provider block name; resolved to a configured or implicit provider
+  DriftMode drift = DriftMode::kDefault;
+  std::vector<DependencyDecl> deps;
+
+  ResourceView view() const { return {&id, type, &attrs}; }
+  Loc loc_of(const std::string& attr) const {
+    auto it = attr_locs.find(attr);
+    return it == attr_locs.end() ? loc : it->second;
+  }
+};
+
+struct ProviderDecl {
+  std::string name;
+  std::string type;
+  AttrMap settings;
+  Loc loc;
+};
+
+// What the engine needs to know about provider kinds without knowing the providers.
+struct ProviderKind {
+  std::string type;                 // "lab", "ldap", "dns"
+  std::vector<std::string> serves;  // resource types
+  std::vector<std::string> secret_settings;  // settings that must be { env } / { file }
+};
+
+struct Manifest {
+  std::string path;
+  std::string dir;
+  std::string hash;  // hex digest of the file's bytes
+  std::map<std::string, Value> vars;
+  std::vector<ProviderDecl> providers;  // declared plus the implicit "lab" when needed
+  std::vector<Resource> resources;
+  std::unordered_map<std::string, size_t> index;  // id -> position in resources
+  std::unordered_map<std::string, std::vector<size_t>> groups;  // TYPE.NAME -> instances
+
+  const Resource* find(const std::string& id) const {
+    auto it = index.find(id);
+    return it == index.end() ? nullptr : &resources[it->second];
+  }
+  const ProviderDecl* provider(const std::string& name) const {
+    for (const auto& p : providers)
+      if (p.name == name) return &p;
+    return nullptr;
+  }
+};
+
+struct LoadResult {
+  Manifest manifest;
+  std::vector<Error> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+LoadResult load_manifest_file(const std::string& path, const std::vector<ProviderKind>& kinds);
+LoadResult load_manifest_string(std::string_view text, const std::string& path,
+                                const std::vector<ProviderKind>& kinds);
+
+// FNV-1a 64-bit of bytes, as 16 hex digits (content identity, not security).
+std::string content_hash(std::string_view bytes);
+
+}  // namespace converge

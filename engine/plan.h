@@ -1,0 +1,93 @@
+// Plan: what converge will do, resource by resource, and why.
+//
+// make_plan() compares the manifest's desired state with what providers observed and decides an
+// Action per resource (create, update, delete, no-op, blocked) with attribute-level changes. A
+// plan is self-contained: it carries the desired attributes (secret references only, never
+// secrets), the observed "before" state and each resource's direct dependencies, so that
+// `converge apply plan.json` can apply exactly what was reviewed without the manifest, and can
+// refuse when what it observes now differs from "before". Plans are values; the JSON form is
+// versioned (format_version "1", documented in README.md).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/api/provider.h"
+#include "engine/graph.h"
+#include "engine/manifest.h"
+
+namespace converge {
+
+struct Change {
+  std::string attr;
+  Value before;
+  Value after;
+  bool sensitive = false;
+};
+
+struct PlannedResource {
+  std::string id;
+  const TypeSpec* type = nullptr;
+  std::string provider;
+  Action action = Action::kNoop;
+  std::vector<Change> changes;
+  std::vector<std::string> blocked_by;  // dependencies that block it (root causes first)
+  std::string reason;                   // why blocked, or a provider note
+  bool restart_required = false;
+  bool exists = false;   // observed to exist when planned
+  AttrMap before;        // observed
+  AttrMap desired;       // declared (secret references only)
+  std::vector<std::string> depends_on;  // direct dependencies (ids)
+  DriftMode drift = DriftMode::kDefault;
+  std::optional<Error> observe_error;
+
+  ResourceView view() const { return {&id, type, &desired}; }
+};
+
+struct PlanSummary {
+  int create = 0, update = 0, del = 0, noop = 0, blocked = 0;
+  int changes() const { return create + update + del; }
+};
+
+struct Plan {
+  std::string manifest_path;
+  std::string manifest_hash;
+  std::string created_at;  // ISO 8601 UTC
+  bool allow_destroy = false;
+  std::vector<ProviderDecl> providers;
+  std::vector<PlannedResource> resources;  // in dependency order
+  std::vector<std::string> notes;
+
+  PlanSummary summary() const;
+  std::string to_json() const;
+  static Result<Plan> from_json(const std::string& text, const std::string& path);
+};
+
+using ProviderMap = std::map<std::string, std::unique_ptr<Provider>>;
+
+// Observes every resource in `items` (batched: one call per provider and type).
+// `items` are views of resources with the name of the provider serving each.
+struct ObserveItem {
+  ResourceView view;
+  std::string provider;
+};
+std::vector<Observation> observe_all(const std::vector<ObserveItem>& items, ProviderMap& providers,
+                                     std::vector<std::string>* notes);
+
+struct PlanOptions {
+  bool allow_destroy = false;
+};
+
+// REQUIRES: g is acyclic and built from m.
+Plan make_plan(const Manifest& m, const Graph& g, ProviderMap& providers, const PlanOptions& opt);
+
+// The changes between desired and observed for one present resource (what an update would do).
+std::vector<Change> diff(const TypeSpec& t, const AttrMap& desired, const AttrMap& observed,
+                         bool creating);
+
+const char* action_name(Action a);
+Result<Action> action_from_name(const std::string& s);
+
+}  // namespace converge

@@ -1,0 +1,27 @@
+// Small pure helpers over strings and values used across the engine: case folding, DN and DNS
+// name canonical forms, closest-name hints. Thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace converge {
+
+std::string lower(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+std::string trim(std::string_view s);
+// Canonical DN: RDNs split on unescaped commas, spaces around ',' and '=' removed, lower-cased.
+std::string canonical_dn(std::string_view dn);
+// Canonical absolute DNS name: lower-cased, with exactly one trailing dot ("." for the root).
+std::string canonical_dns_name(std::string_view name);
+// Absolute form of `name` relative to `zone` ("@" is the apex; names ending in '.' are absolute).
+std::string absolute_dns_name(std::string_view name, std::string_view zone);
+// Compare dotted versions numerically: -1, 0, 1.
+int compare_versions(std::string_view a, std::string_view b);
+size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate closest to `word` within a small edit distance, or "".
+std::string closest(std::string_view word, const std::vector<std::string>& candidates);
+std::vector<std::string> split_ws(std::string_view s);
+
+}  // namespace converge

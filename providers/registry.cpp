@@ -1,0 +1,27 @@
+#include "providers/registry.h"
+
+#include "providers/lab/lab_provider.h"
+
+namespace converge {
+
+const std::vector<ProviderKind>& provider_kinds() {
+  static const std::vector<ProviderKind> kinds = [] {
+    std::vector<ProviderKind> k;
+    ProviderKind lab{"lab", {}, {}};
+    for (const auto& t : all_types()) lab.serves.push_back(t.name);
+    k.push_back(lab);
+    return k;
+  }();
+  return kinds;
+}
+
+Result<std::unique_ptr<Provider>> make_provider(const ProviderConfig& cfg) {
+  if (cfg.type == "lab") {
+    auto p = lab::LabProvider::open(cfg);
+    if (!p.ok()) return Error(p.error()).at(cfg.loc);
+    return std::unique_ptr<Provider>(std::move(*p));
+  }
+  return Error::Invalid("unknown provider type '" + cfg.type + "'").at(cfg.loc);
+}
+
+}  // namespace converge
