@@ -590,7 +590,7 @@ class Loader {
       if (it == r.attrs.end()) {
         if (a.def) r.attrs[a.name] = *a.def;
         else if (a.required && !r.absent)
-          fail(Error::Invalid("missing required attribute '" + a.name + "'", a.doc).at(r.loc).on(r.id));
+          fail(Error::Invalid("missing required attribute '" + a.name + "'", "add " + a.name + " = ...: " + a.doc).at(r.loc).on(r.id));
         else if (a.required && a.identity)
           fail(Error::Invalid("missing required attribute '" + a.name + "'",
                               "an absent resource still needs the attributes that identify it")

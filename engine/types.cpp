@@ -67,9 +67,7 @@ A Secret(std::string n, std::string doc) {
 }
 
 const std::vector<std::string> kContainers = {"ou", "container", "ldap_object"};
-const std::vector<std::string> kDirectoryObjects = {"ou",    "container",        "ldap_object",
-                                                    "account", "group",          "mailbox_database",
-                                                    "storage_group"};
+const std::vector<std::string> kDirectoryObjects = {"ou", "container", "ldap_object", "account", "group"};
 const std::vector<std::string> kPrincipals = {"account", "group"};
 
 // The parent container. For OUs and containers it is part of the identity (their DN); accounts

@@ -1,6 +1,8 @@
 #include "providers/registry.h"
 
+#include "providers/dns/dns_provider.h"
 #include "providers/lab/lab_provider.h"
+#include "providers/ldap/ldap_provider.h"
 
 namespace converge {
 
@@ -10,6 +12,8 @@ const std::vector<ProviderKind>& provider_kinds() {
     ProviderKind lab{"lab", {}, {}};
     for (const auto& t : all_types()) lab.serves.push_back(t.name);
     k.push_back(lab);
+    k.push_back(ldap::kind());
+    k.push_back(dns::kind());
     return k;
   }();
   return kinds;
@@ -21,6 +25,8 @@ Result<std::unique_ptr<Provider>> make_provider(const ProviderConfig& cfg) {
     if (!p.ok()) return Error(p.error()).at(cfg.loc);
     return std::unique_ptr<Provider>(std::move(*p));
   }
+  if (cfg.type == "ldap") return ldap::make(cfg);
+  if (cfg.type == "dns") return dns::make(cfg);
   return Error::Invalid("unknown provider type '" + cfg.type + "'").at(cfg.loc);
 }
 

@@ -384,7 +384,7 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
   const AttrMap* cur = *current ? &**current : nullptr;
   bool del = req.action == Action::kDelete;
   bool create = req.action == Action::kCreate;
-  if (create && cur && t != "ldap_attribute")
+  if (create && cur && t != "ldap_attribute" && t != "account" && t != "group")
     return Error::Conflict(t + " already exists", "plan again: the environment changed since the plan");
   if (!create && !cur && t != "ldap_attribute" && t != "exchange_role")
     return Error::Conflict(t + " no longer exists", "plan again: the environment changed since the plan");
@@ -422,6 +422,7 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
                                "choose another name or cn");
     }
     if (create && (t == "account" || t == "group")) {
+      // sAMAccountName is unique across users and groups, wherever they live.
       std::string n = lower(want.at("name").text());
       auto a = exists("account", n);
       auto g = exists("group", n);

@@ -1,0 +1,134 @@
+#include <doctest/doctest.h>
+
+#include "engine/plan.h"
+#include "providers/registry.h"
+
+using namespace converge;
+
+namespace {
+// Serves every type from a map of id -> observed attributes.
+class MapProvider : public Provider {
+ public:
+  std::string kind() const override { return "map"; }
+  bool serves(const std::string&) const override { return true; }
+  ObserveResponse observe(const ObserveRequest& req) override {
+    ++calls;
+    ObserveResponse r;
+    for (const auto& v : req.resources) {
+      Observation o;
+      if (auto it = world.find(*v.id); it != world.end()) {
+        o.exists = true;
+        o.attrs = it->second;
+      }
+      r.results.push_back(std::move(o));
+    }
+    return r;
+  }
+  ApplyResponse apply(const ApplyRequest&) override { return {}; }
+  std::map<std::string, AttrMap> world;
+  int calls = 0;
+};
+
+struct Fixture {
+  LoadResult lr;
+  std::unique_ptr<Graph> g;
+  ProviderMap providers;
+  MapProvider* map = nullptr;
+  explicit Fixture(const std::string& text) {
+    lr = load_manifest_string(text, "p.toml", provider_kinds());
+    REQUIRE(lr.ok());
+    g = Graph::build(lr.manifest, nullptr);
+    auto p = std::make_unique<MapProvider>();
+    map = p.get();
+    providers["lab"] = std::move(p);
+  }
+  Plan plan(bool destroy = false) {
+    PlanOptions o;
+    o.allow_destroy = destroy;
+    return make_plan(lr.manifest, *g, providers, o);
+  }
+  const PlannedResource& at(const Plan& p, const std::string& id) {
+    for (const auto& r : p.resources)
+      if (r.id == id) return r;
+    FAIL("no " << id);
+    return p.resources.front();
+  }
+};
+}  // namespace
+
+TEST_CASE("create, update with before/after, noop, sensitive secrets; one observe call per type") {
+  Fixture f(R"(
+[account.a]
+name = "A"
+path = "DC=t"
+password = { env = "PW" }
+display_name = "New"
+[account.b]
+name = "B"
+path = "DC=t"
+enabled = false
+[account.c]
+name = "C"
+path = "DC=t"
+enabled = false
+)");
+  f.map->world["account.b"] = {{"name", Value::Str("b")}, {"path", Value::Str("dc=T")}, {"enabled", Value::Bool(true)}};
+  f.map->world["account.c"] = {{"name", Value::Str("C")}, {"path", Value::Str("DC=t")}, {"enabled", Value::Bool(false)},
+                               {"password_never_expires", Value::Bool(false)}};
+  Plan p = f.plan();
+  CHECK(f.map->calls == 1);
+  auto& a = f.at(p, "account.a");
+  CHECK(a.action == Action::kCreate);
+  bool sensitive = false;
+  for (const auto& c : a.changes) sensitive = sensitive || (c.attr == "password" && c.sensitive);
+  CHECK(sensitive);
+  auto& b = f.at(p, "account.b");
+  CHECK(b.action == Action::kUpdate);
+  REQUIRE(b.changes.size() == 2);  // enabled, password_never_expires (path differs only in case)
+  CHECK(b.changes[0].attr == "enabled");
+  CHECK(b.changes[0].before == Value::Bool(true));
+  CHECK(b.changes[0].after == Value::Bool(false));
+  CHECK(f.at(p, "account.c").action == Action::kNoop);
+  CHECK(p.to_json().find("(sensitive)") != std::string::npos);
+  CHECK(p.to_json().find("env:PW") != std::string::npos);
+}
+
+TEST_CASE("absent needs --allow-destroy; a failed check blocks its dependents with the root cause") {
+  Fixture f(R"(
+[account.old]
+name = "old"
+path = "DC=t"
+ensure = "absent"
+[software.mapi]
+host = "EXCH1"
+product = "MAPI CDO"
+min_version = "6.5.8353.0"
+[local_group_member.ah]
+host = "EXCH1"
+member = "QMM_Trg_AH"
+depends_on = ["software.mapi"]
+)");
+  f.map->world["account.old"] = {{"name", Value::Str("old")}};
+  f.map->world["software.mapi"] = {{"min_version", Value::Str("6.5.8211.0")}};
+  Plan p = f.plan();
+  CHECK(f.at(p, "account.old").action == Action::kBlocked);
+  CHECK(f.at(p, "account.old").reason == "deletion needs --allow-destroy");
+  auto& sw = f.at(p, "software.mapi");
+  CHECK(sw.action == Action::kBlocked);
+  CHECK(sw.restart_required);
+  CHECK(sw.reason.find("have \"6.5.8211.0\", need >= \"6.5.8353.0\"") != std::string::npos);
+  auto& ah = f.at(p, "local_group_member.ah");
+  CHECK(ah.action == Action::kBlocked);
+  CHECK(ah.blocked_by == std::vector<std::string>{"software.mapi"});
+  CHECK(f.plan(true).resources.front().action == Action::kDelete);
+}
+
+TEST_CASE("plan JSON round-trips") {
+  Fixture f("[ou.x]\nname = \"X\"\npath = \"DC=t\"\n");
+  Plan p = f.plan();
+  auto back = Plan::from_json(p.to_json(), "plan.json");
+  REQUIRE(back.ok());
+  CHECK(back->to_json() == p.to_json());
+  CHECK_FALSE(Plan::from_json("{\"format_version\": \"9\"}", "x").ok());
+  CHECK_FALSE(Plan::from_json("not json", "x").ok());
+}

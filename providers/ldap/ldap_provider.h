@@ -1,0 +1,15 @@
+// The ldap provider (stub until its issue lands).
+#pragma once
+
+#include <memory>
+
+#include "engine/api/provider.h"
+#include "engine/manifest.h"
+
+namespace converge::ldap {
+
+// What [provider.NAME] type = "ldap" serves and which settings are secrets.
+ProviderKind kind();
+Result<std::unique_ptr<Provider>> make(const ProviderConfig& cfg);
+
+}  // namespace converge::ldap

@@ -1,0 +1,8 @@
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+#include <spdlog/spdlog.h>
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);  // tests assert on values, not on log lines
+  return doctest::Context(argc, argv).run();
+}
