@@ -255,7 +255,7 @@ int cmd_apply(const Common& c0, const std::string& plan_file) {
   std::vector<ObserveItem> items;
   std::vector<const PlannedResource*> which;
   for (const auto& r : plan->resources) {
-    if (r.action == Action::kNoop || r.action == Action::kBlocked) continue;
+    if (r.observe_error) continue;
     items.push_back({r.view(), r.provider});
     which.push_back(&r);
   }

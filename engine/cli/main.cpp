@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"converge: declarative desired state for a target Exchange / Active Directory / DNS environment"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options (--lab, -v, ...) may follow the subcommand
   app.set_version_flag("--version", "converge 0.1.0");
   Common c;
   int verbose = 0;
