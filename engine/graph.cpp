@@ -36,12 +36,13 @@ std::unique_ptr<Graph> Graph::build(const Manifest& m, std::vector<Error>* error
   g->preds_.resize(n);
   g->succs_.resize(n);
 
+  std::unordered_set<uint64_t> reported;
   auto add = [&](size_t dep, size_t res, std::string kind, std::string why, Loc loc) {
     if (dep == res) return;
     const Resource& d = m.resources[dep];
     const Resource& r = m.resources[res];
     if (d.absent && !r.absent) {
-      if (errors)
+      if (errors && reported.insert((static_cast<uint64_t>(dep) << 32) | res).second)
         errors->push_back(Error::Invalid("needs " + d.id + ", which is ensure = \"absent\"" +
                                              (why.empty() ? "" : " (" + why + ")"),
                                          "remove the dependency or make both absent")

@@ -7,6 +7,7 @@
 #include <functional>
 #include <sstream>
 #include <toml++/toml.h>
+#include <unordered_set>
 
 #include "engine/api/ad_rights.h"
 #include "engine/values.h"
@@ -15,6 +16,26 @@ namespace converge {
 namespace {
 
 const std::vector<std::string> kMetaKeys = {"ensure", "depends_on", "provider", "for_each", "drift"};
+
+// toml++ describes some mistakes by their symptom; say what the writer most likely did.
+std::string explain_toml_error(std::string_view text, const toml::parse_error& e) {
+  std::string d(e.description());
+  size_t line_no = e.source().begin.line;
+  std::string line;
+  size_t start = 0;
+  for (size_t n = 1; n < line_no && start != std::string_view::npos; ++n) {
+    start = text.find('\n', start);
+    if (start != std::string_view::npos) ++start;
+  }
+  if (start != std::string_view::npos && start <= text.size()) {
+    size_t end = text.find('\n', start);
+    line = std::string(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+  }
+  if (d.find("parsing string") != std::string::npos &&
+      (std::count(line.begin(), line.end(), '"') % 2 == 1 || d.find("control characters") != std::string::npos))
+    return "unterminated string (a closing \" is missing)";
+  return d;
+}
 
 Loc loc_of(const toml::source_region& r, const std::string& file) {
   return Loc{file, static_cast<int>(r.begin.line), static_cast<int>(r.begin.column)};
@@ -78,8 +99,7 @@ class Loader {
     try {
       root = toml::parse(text, path_);
     } catch (const toml::parse_error& e) {
-      Error err = Error::Invalid("TOML syntax error: " + std::string(e.description()),
-                                 "fix the syntax at this position");
+      Error err = Error::Invalid("TOML syntax error: " + explain_toml_error(text, e), "fix the syntax at this position");
       err.loc = loc_of(e.source(), path_);
       out.errors.push_back(std::move(err));
       return out;
@@ -124,7 +144,14 @@ class Loader {
 
   // ---- values ----
 
-  std::optional<Value> convert(const toml::node& n, const std::string& what, const std::string& rid, bool allow_table) {
+  std::optional<Value> convert(const toml::node& n, const std::string& what, const std::string& rid, bool allow_table,
+                               const AttrSpec* spec = nullptr) {
+    if (spec && n.is_floating_point()) {
+      fail(Error::Invalid("'" + what + "' must be " + attr_type_name(spec->type) + ", not a float", spec->doc)
+               .at(loc_of(n.source(), path_))
+               .on(rid));
+      return std::nullopt;
+    }
     if (auto s = n.value<std::string>()) return Value::Str(*s);
     if (n.is_boolean()) return Value::Bool(*n.value<bool>());
     if (n.is_integer()) return Value::Int(*n.value<int64_t>());
@@ -206,9 +233,11 @@ class Loader {
         fail(Error::Invalid(where + " must be a table", "write [" + where + "] type = \"lab\"").at(p.loc));
         continue;
       }
+      std::map<std::string, Loc> setting_locs;
       for (auto&& [sk, sv] : *pt) {
         auto val = convert(sv, where + "." + std::string(sk.str()), where, true);
         if (val) p.settings[std::string(sk.str())] = *val;
+        setting_locs[std::string(sk.str())] = loc_of(sk.source(), path_);
       }
       auto t = p.settings.find("type");
       if (t == p.settings.end() || !t->second.is_string()) {
@@ -221,7 +250,7 @@ class Loader {
         std::string near = closest(p.type, kind_names);
         fail(Error::Invalid(where + ": unknown provider type '" + p.type + "'",
                             near.empty() ? "known types: lab, ldap, dns" : "did you mean '" + near + "'?")
-                 .at(p.loc));
+                 .at(setting_locs["type"]));
         continue;
       }
       for (const auto& s : pk->secret_settings) {
@@ -230,7 +259,7 @@ class Loader {
                                                                     it->second.as_string().rfind("file:", 0) == 0))) {
           fail(Error::Invalid(where + "." + s + ": secrets must not be written in the manifest",
                               "write " + s + " = { env = \"VAR\" } or { file = \"path\" }")
-                   .at(p.loc));
+                   .at(setting_locs[s]));
         }
       }
       m.providers.push_back(std::move(p));
@@ -269,13 +298,14 @@ class Loader {
       bool meta = std::find(kMetaKeys.begin(), kMetaKeys.end(), key) != kMetaKeys.end();
       if ((!as || as->computed) && !meta) {
         std::string near = closest(key, known);
+        if (!near.empty()) suggested_[base_id].insert(near);
         std::string hint = as ? "'" + key + "' is derived and cannot be set"
                           : near.empty() ? "attributes of " + ts.name + ": " + join(known)
                                          : "did you mean '" + near + "'?";
         fail(Error::Invalid("unknown attribute '" + key + "' for type " + ts.name, hint).at(kl).on(base_id));
         continue;
       }
-      auto val = convert(v, key, base_id, as && as->type == AttrType::kSecret);
+      auto val = convert(v, key, base_id, as && as->type == AttrType::kSecret, as);
       if (!val) continue;
       raw[key] = RawAttr{std::move(*val), kl};
     }
@@ -329,7 +359,9 @@ class Loader {
       std::map<std::string, RawAttr> mine;
       for (const auto& [k, ra] : raw) {
         RawAttr copy = ra;
+        size_t before = errors_.size();
         copy.value = substitute_vars(ra.value, ra.loc, r.id, each);
+        if (errors_.size() != before) poisoned_.insert(r.id + "\n" + k);
         mine.emplace(k, std::move(copy));
       }
       apply_meta(r, mine);
@@ -347,6 +379,8 @@ class Loader {
       m.resources.push_back(std::move(r));
     }
   }
+
+  static std::string base_group(const Resource& r) { return r.type->name + "." + r.name; }
 
   static std::string join(const std::vector<std::string>& v) {
     std::string out;
@@ -482,7 +516,10 @@ class Loader {
 
   void resolve_all(Manifest& m) {
     state_.assign(m.resources.size(), State::kNew);
-    for (size_t i = 0; i < m.resources.size(); ++i) resolve(m, i);
+    for (size_t i = 0; i < m.resources.size(); ++i) {
+      stack_.clear();
+      resolve(m, i);
+    }
   }
 
   void resolve(Manifest& m, size_t i) {
@@ -491,8 +528,11 @@ class Loader {
     state_[i] = State::kVisiting;
     Resource& r = m.resources[i];
     for (auto& [k, v] : r.attrs) {
+      if (poisoned_.count(r.id + "\n" + k)) continue;
       Loc loc = r.loc_of(k);
+      size_t before = errors_.size();
       v = resolve_value(m, i, v, loc);
+      if (errors_.size() != before) poisoned_.insert(r.id + "\n" + k);
     }
     finish(r);
     state_[i] = State::kDone;
@@ -541,7 +581,8 @@ class Loader {
         } else {
           std::vector<std::string> ids;
           ids.reserve(m.index.size());
-          for (const auto& [k, _] : m.index) ids.push_back(k);
+          for (const auto& [k, _] : m.index)
+            if (k != rid) ids.push_back(k);
           std::string near = closest(id, ids);
           hint = near.empty() ? "declare it, or fix the name" : "did you mean '" + near + "'?";
         }
@@ -550,13 +591,24 @@ class Loader {
       }
       size_t j = it->second;
       if (state_[j] == State::kVisiting) {
-        fail(Error::Invalid("reference cycle: ${" + expr + "} refers back to a resource that is being resolved",
+        // stack_ holds the references followed so far (from resource, where); j is among them.
+        size_t from = 0;
+        while (from < stack_.size() && stack_[from].first != j) ++from;
+        std::string chain = m.resources[j].id;
+        for (size_t k = from; k < stack_.size(); ++k) {
+          size_t to = k + 1 < stack_.size() ? stack_[k + 1].first : i;
+          chain += " -> " + m.resources[to].id + " (" + stack_[k].second.str() + ", explicit ${} reference)";
+        }
+        chain += " -> " + m.resources[j].id + " (" + loc.str() + ", explicit ${} reference)";
+        fail(Error::Invalid("reference cycle: " + chain,
                             "break the cycle of ${...} references")
                  .at(loc)
                  .on(rid));
         return v;
       }
+      stack_.emplace_back(i, loc);
       resolve(m, j);
+      stack_.pop_back();
       const Resource& target = m.resources[j];
       auto a = target.attrs.find(attr);
       if (!target.type->attr(attr)) {
@@ -589,7 +641,7 @@ class Loader {
       auto it = r.attrs.find(a.name);
       if (it == r.attrs.end()) {
         if (a.def) r.attrs[a.name] = *a.def;
-        else if (a.required && !r.absent)
+        else if (a.required && !r.absent && !suggested_[base_group(r)].count(a.name))
           fail(Error::Invalid("missing required attribute '" + a.name + "'", "add " + a.name + " = ...: " + a.doc).at(r.loc).on(r.id));
         else if (a.required && a.identity)
           fail(Error::Invalid("missing required attribute '" + a.name + "'",
@@ -600,6 +652,7 @@ class Loader {
       }
       Value& v = it->second;
       Loc loc = r.loc_of(a.name);
+      if (poisoned_.count(r.id + "\n" + a.name)) continue;
       bool good = true;
       switch (a.type) {
         case AttrType::kString:
@@ -673,9 +726,13 @@ class Loader {
     }
     if (t == "exchange_role" && !r.absent) {
       bool server_role = iequals(r.attrs["role"].text(), "server_administrator");
-      if (server_role != r.attrs.count("server"))
-        fail(Error::Invalid(server_role ? "server_administrator needs 'server'" : "'server' applies only to server_administrator", "")
+      if (server_role && !r.attrs.count("server"))
+        fail(Error::Invalid("server_administrator needs 'server'", "add server = \"EXCH1\" (the server it administers)")
                  .at(r.loc)
+                 .on(r.id));
+      if (!server_role && r.attrs.count("server"))
+        fail(Error::Invalid("'server' applies only to server_administrator", "remove server, or set role = \"server_administrator\"")
+                 .at(r.loc_of("server"))
                  .on(r.id));
     }
     if (t == "dns_record" && !r.absent) {
@@ -834,6 +891,9 @@ class Loader {
   std::map<std::string, Loc> var_locs_;
   std::map<std::string, Loc> provider_locs_;
   std::vector<State> state_;
+  std::vector<std::pair<size_t, Loc>> stack_;          // resources being resolved, with the ref that led on
+  std::unordered_set<std::string> poisoned_;           // "id\nattr" whose value already failed
+  std::map<std::string, std::set<std::string>> suggested_;  // TYPE.NAME -> attribute names hinted
 };
 
 }  // namespace
