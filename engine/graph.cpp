@@ -71,14 +71,16 @@ std::unique_ptr<Graph> Graph::build(const Manifest& m, std::vector<Error>* error
     }
   }
 
-  // Inferred: attribute reference rules. Index the attributes that rules match against.
-  std::unordered_map<std::string, std::vector<size_t>> by_value;  // "type|attr|normalized" -> resources
-  std::unordered_set<std::string> wanted;                          // "type|attr"
+  // Inferred: attribute reference rules. Index the attributes that rules match against, by
+  // (attribute, normalised value), once; a rule's lookup then filters by the types it names.
+  std::unordered_set<std::string> wanted;  // "type|attr"
   for (const auto& t : all_types())
     for (const auto& a : t.attrs)
       for (const auto& rule : a.refs)
         for (const auto& tt : rule.types) wanted.insert(tt + "|" + rule.match);
+  std::unordered_map<std::string, std::vector<size_t>> by_value;  // "attr\0value" -> resources
   std::unordered_map<std::string, std::vector<size_t>> by_type;
+  std::string key;
   for (size_t i = 0; i < n; ++i) {
     const Resource& r = m.resources[i];
     by_type[r.type->name].push_back(i);
@@ -86,8 +88,11 @@ std::unique_ptr<Graph> Graph::build(const Manifest& m, std::vector<Error>* error
       if (!wanted.count(r.type->name + "|" + a.name)) continue;
       auto it = r.attrs.find(a.name);
       if (it == r.attrs.end()) continue;
-      for (const auto& s : normalize(it->second, a.compare).strings())
-        by_value[r.type->name + "|" + a.name + "|" + s].push_back(i);
+      for (const auto& v : normalize(it->second, a.compare).strings()) {
+        key.assign(a.name).push_back('\0');
+        key += v;
+        by_value[key].push_back(i);
+      }
     }
   }
   for (size_t i = 0; i < n; ++i) {
@@ -97,14 +102,19 @@ std::unique_ptr<Graph> Graph::build(const Manifest& m, std::vector<Error>* error
       auto it = r.attrs.find(a.name);
       if (it == r.attrs.end()) continue;
       for (const auto& rule : a.refs) {
-        for (const auto& tt : rule.types) {
-          const TypeSpec* target = find_type(tt);
-          const AttrSpec* ma = target ? target->attr(rule.match) : nullptr;
-          if (!ma) continue;
-          for (const auto& s : normalize(it->second, ma->compare).strings()) {
-            auto hit = by_value.find(tt + "|" + rule.match + "|" + s);
-            if (hit == by_value.end()) continue;
-            for (size_t j : hit->second) add(j, i, "inferred", a.name + ": " + rule.what, r.loc_of(a.name));
+        // The rule's target attributes compare alike (all DNs, all names): normalise once.
+        const TypeSpec* first = find_type(rule.types.front());
+        const AttrSpec* ma = first ? first->attr(rule.match) : nullptr;
+        if (!ma) continue;
+        for (const auto& v : normalize(it->second, ma->compare).strings()) {
+          key.assign(rule.match).push_back('\0');
+          key += v;
+          auto hit = by_value.find(key);
+          if (hit == by_value.end()) continue;
+          for (size_t j : hit->second) {
+            const std::string& tn = m.resources[j].type->name;
+            if (std::find(rule.types.begin(), rule.types.end(), tn) != rule.types.end())
+              add(j, i, "inferred", a.name + ": " + rule.what, r.loc_of(a.name));
           }
         }
       }

@@ -95,6 +95,7 @@ class Loader {
     auto slash = path_.find_last_of('/');
     m.dir = slash == std::string::npos ? "." : path_.substr(0, slash);
     m.hash = content_hash(text);
+    {  // the TOML document is freed before references are resolved
     toml::table root;
     try {
       root = toml::parse(text, path_);
@@ -130,6 +131,7 @@ class Loader {
         continue;
       }
       for (auto&& [rk, rnode] : *tbl) load_resource(*ts, std::string(rk.str()), loc_of(rk.source(), path_), rnode, m);
+    }
     }
     resolve_all(m);
     assign_providers(m);
@@ -287,16 +289,16 @@ class Loader {
       return;
     }
     std::map<std::string, RawAttr> raw;
-    std::vector<std::string> known;
-    for (const auto& a : ts.attrs)
-      if (!a.computed) known.push_back(a.name);
-    for (const auto& k : kMetaKeys) known.push_back(k);
     for (auto&& [k, v] : *tbl) {
       std::string key(k.str());
       Loc kl = loc_of(k.source(), path_);
       const AttrSpec* as = ts.attr(key);
       bool meta = std::find(kMetaKeys.begin(), kMetaKeys.end(), key) != kMetaKeys.end();
       if ((!as || as->computed) && !meta) {
+        std::vector<std::string> known;
+        for (const auto& a : ts.attrs)
+          if (!a.computed) known.push_back(a.name);
+        for (const auto& mk : kMetaKeys) known.push_back(mk);
         std::string near = closest(key, known);
         if (!near.empty()) suggested_[base_id].insert(near);
         std::string hint = as ? "'" + key + "' is derived and cannot be set"
@@ -356,19 +358,18 @@ class Loader {
       r.id = expanded ? base_id + "[" + key + "]" : base_id;
       r.loc = loc;
       const std::string* each = expanded ? &key : nullptr;
-      std::map<std::string, RawAttr> mine;
-      for (const auto& [k, ra] : raw) {
-        RawAttr copy = ra;
+      // The last instance may take the raw values; earlier ones copy them.
+      std::map<std::string, RawAttr> mine = &key == &keys.back() ? std::move(raw) : raw;
+      for (auto& [k, ra] : mine) {
+        if (!ra.value.is_list() && !(ra.value.is_string() && ra.value.as_string().find("${") != std::string::npos)) continue;
         size_t before = errors_.size();
-        copy.value = substitute_vars(ra.value, ra.loc, r.id, each);
+        ra.value = substitute_vars(ra.value, ra.loc, r.id, each);
         if (errors_.size() != before) poisoned_.insert(r.id + "\n" + k);
-        mine.emplace(k, std::move(copy));
       }
       apply_meta(r, mine);
       for (auto& [k, ra] : mine) {
         r.attrs[k] = std::move(ra.value);
-        r.attr_locs[k] = ra.loc;
-        r.explicit_attrs.insert(k);
+        r.attr_locs.push_back({k, ra.loc.line, ra.loc.column});
       }
       m.groups[base_id].push_back(m.resources.size());
       if (m.index.count(r.id)) {
@@ -528,7 +529,8 @@ class Loader {
     state_[i] = State::kVisiting;
     Resource& r = m.resources[i];
     for (auto& [k, v] : r.attrs) {
-      if (poisoned_.count(r.id + "\n" + k)) continue;
+      if (!needs_resolving(v)) continue;
+      if (!poisoned_.empty() && poisoned_.count(r.id + "\n" + k)) continue;
       Loc loc = r.loc_of(k);
       size_t before = errors_.size();
       v = resolve_value(m, i, v, loc);
@@ -536,6 +538,14 @@ class Loader {
     }
     finish(r);
     state_[i] = State::kDone;
+  }
+
+  static bool needs_resolving(const Value& v) {
+    if (v.is_string()) return v.as_string().find("${") != std::string::npos;
+    if (v.is_list())
+      for (const auto& e : v.as_list())
+        if (needs_resolving(e)) return true;
+    return false;
   }
 
   Value resolve_value(Manifest& m, size_t i, const Value& v, const Loc& loc) {
@@ -651,8 +661,8 @@ class Loader {
         continue;
       }
       Value& v = it->second;
-      Loc loc = r.loc_of(a.name);
-      if (poisoned_.count(r.id + "\n" + a.name)) continue;
+      if (!poisoned_.empty() && poisoned_.count(r.id + "\n" + a.name)) continue;
+      auto at = [&] { return r.loc_of(a.name); };
       bool good = true;
       switch (a.type) {
         case AttrType::kString:
@@ -673,7 +683,7 @@ class Loader {
           if (!good) {
             fail(Error::Invalid("'" + a.name + "' is a secret and must not be written in the manifest",
                                 "write " + a.name + " = { env = \"VAR\" } or { file = \"path\" }")
-                     .at(loc)
+                     .at(at())
                      .on(r.id));
             continue;
           }
@@ -684,7 +694,7 @@ class Loader {
       }
       if (!good) {
         fail(Error::Invalid("'" + a.name + "' must be " + attr_type_name(a.type) + ", not " + kind_name(v), a.doc)
-                 .at(loc)
+                 .at(at())
                  .on(r.id));
         continue;
       }
@@ -695,7 +705,7 @@ class Loader {
             std::string near = closest(s, a.allowed);
             fail(Error::Invalid("'" + a.name + "' = \"" + s + "\" is not allowed",
                                 (near.empty() ? std::string() : "did you mean '" + near + "'? ") + "allowed: " + join(a.allowed))
-                     .at(loc)
+                     .at(at())
                      .on(r.id));
           } else if (v.is_string()) {
             v = Value::Str(*ok);  // the declared spelling
@@ -703,14 +713,15 @@ class Loader {
         }
       }
       if (a.type == AttrType::kString && v.is_string() && v.as_string().empty() && a.required)
-        fail(Error::Invalid("'" + a.name + "' must not be empty", a.doc).at(loc).on(r.id));
+        fail(Error::Invalid("'" + a.name + "' must not be empty", a.doc).at(at()).on(r.id));
       if (a.compare == Compare::kRights) {
         auto mask = ad_rights_mask(v.strings());
-        if (!mask.ok()) fail(Error(mask.error()).at(loc).on(r.id));
+        if (!mask.ok()) fail(Error(mask.error()).at(at()).on(r.id));
       }
     }
     type_rules(r);
     derive_computed(ts, r.attrs);
+    r.identity = identity_key(ts, r.attrs);
   }
 
   // Rules a single declaration cannot express.
@@ -874,7 +885,7 @@ class Loader {
     std::unordered_map<std::string, const Resource*> seen;
     for (const auto& r : m.resources) {
       if (std::none_of(r.type->attrs.begin(), r.type->attrs.end(), [](const AttrSpec& a) { return a.identity; })) continue;
-      std::string key = r.type->name + "|" + r.provider + "|" + identity_key(*r.type, r.attrs);
+      std::string key = r.type->name + "|" + r.provider + "|" + r.identity;
       auto [it, inserted] = seen.emplace(key, &r);
       if (!inserted)
         fail(Error::Invalid("manages the same " + r.type->name + " as " + it->second->id + " (" + it->second->loc.str() + ")",

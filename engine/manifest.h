@@ -34,18 +34,26 @@ struct Resource {
   std::string name;
   std::string key;  // for_each element, "" when not expanded
   AttrMap attrs;    // desired, with defaults and derived attributes
-  std::set<std::string> explicit_attrs;   // attributes the manifest set
-  std::unordered_map<std::string, Loc> attr_locs;
+  // Where each attribute the manifest set was written (line, column in loc.file). A small vector:
+  // resources have a handful of attributes and there may be 100,000 resources.
+  struct AttrLoc {
+    std::string attr;
+    int line, column;
+  };
+  std::vector<AttrLoc> attr_locs;
   Loc loc;
   bool absent = false;
   std::string provider;  // provider block name; resolved to a configured or implicit provider
   DriftMode drift = DriftMode::kDefault;
   std::vector<DependencyDecl> deps;
 
-  ResourceView view() const { return {&id, type, &attrs}; }
+  std::string identity;  // identity_key(*type, attrs), computed once after derivation
+
+  ResourceView view() const { return {&id, type, &attrs, &identity}; }
   Loc loc_of(const std::string& attr) const {
-    auto it = attr_locs.find(attr);
-    return it == attr_locs.end() ? loc : it->second;
+    for (const auto& a : attr_locs)
+      if (a.attr == attr) return Loc{loc.file, a.line, a.column};
+    return loc;
   }
 };
 

@@ -32,28 +32,33 @@ std::string trim(std::string_view s) {
 }
 
 std::string canonical_dn(std::string_view dn) {
+  // One pass: lower-case, drop spaces around ',' and '=' (unescaped), keep escapes as written.
   std::string out;
-  std::string part;
-  auto flush = [&]() {
-    std::string p = trim(part);
-    auto eq = p.find('=');
-    if (eq != std::string::npos) p = trim(p.substr(0, eq)) + "=" + trim(p.substr(eq + 1));
-    if (!out.empty()) out += ',';
-    out += lower(p);
-    part.clear();
+  out.reserve(dn.size());
+  size_t i = 0;
+  auto skip_spaces = [&] {
+    while (i < dn.size() && dn[i] == ' ') ++i;
   };
-  for (size_t i = 0; i < dn.size(); ++i) {
+  skip_spaces();
+  while (i < dn.size()) {
     char c = dn[i];
     if (c == '\\' && i + 1 < dn.size()) {
-      part += c;
-      part += dn[++i];
-    } else if (c == ',') {
-      flush();
-    } else {
-      part += c;
+      out += c;
+      out += dn[i + 1];
+      i += 2;
+      continue;
     }
+    if (c == ',' || c == '=') {
+      while (!out.empty() && out.back() == ' ' && !(out.size() >= 2 && out[out.size() - 2] == '\\')) out.pop_back();
+      out += c;
+      ++i;
+      skip_spaces();
+      continue;
+    }
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    ++i;
   }
-  if (!trim(part).empty() || !out.empty()) flush();
+  while (!out.empty() && out.back() == ' ' && !(out.size() >= 2 && out[out.size() - 2] == '\\')) out.pop_back();
   return out;
 }
 
@@ -370,6 +375,7 @@ Value normalize(const Value& v, Compare c) {
 
 bool satisfies(const Value& desired, const Value& observed, Compare c) {
   if (desired.is_null()) return true;
+  if (desired == observed) return true;  // equal values satisfy every comparison; no normalising
   switch (c) {
     case Compare::kVersionAtLeast:
       return !observed.is_null() && compare_versions(observed.text(), desired.text()) >= 0;

@@ -31,8 +31,10 @@ struct ResourceView {
   const std::string* id = nullptr;
   const TypeSpec* type = nullptr;
   const AttrMap* attrs = nullptr;
+  const std::string* key = nullptr;  // identity_key(*type, *attrs) when the engine has it
 
   const Value& get(const std::string& name) const;  // null Value when absent
+  std::string identity() const { return key ? *key : identity_key(*type, *attrs); }
   std::string str(const std::string& name) const { return get(name).text(); }
 };
 

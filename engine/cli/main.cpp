@@ -112,18 +112,20 @@ int main(int argc, char** argv) {
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_default_logger(logger);
 
+  int rc = kUsage;
   try {
-    if (*run) return cmd_run(c, manifest);
-    if (*plan) return cmd_plan(c, pa);
-    if (*apply) return cmd_apply(c, plan_file);
-    if (*drift) return cmd_drift(c, da);
-    if (*graph) return cmd_graph(manifest, format);
-    if (*validate) return cmd_validate(manifest);
-    if (*schema) return cmd_schema(schema_format);
-    if (*lab_init) return cmd_lab_init(c, world);
+    if (*run) rc = cmd_run(c, manifest);
+    else if (*plan) rc = cmd_plan(c, pa);
+    else if (*apply) rc = cmd_apply(c, plan_file);
+    else if (*drift) rc = cmd_drift(c, da);
+    else if (*graph) rc = cmd_graph(manifest, format);
+    else if (*validate) rc = cmd_validate(manifest);
+    else if (*schema) rc = cmd_schema(schema_format);
+    else if (*lab_init) rc = cmd_lab_init(c, world);
   } catch (const std::exception& e) {
     std::cerr << "error: internal: " << e.what() << "\n";
-    return kFailed;
+    rc = kFailed;
   }
-  return kUsage;
+  spdlog::shutdown();
+  return rc;
 }

@@ -90,6 +90,44 @@ Result<Faults> Faults::parse(const std::string& spec) {
   return f;
 }
 
+namespace {
+std::mutex g_prefetch_mu;
+std::map<std::string, std::shared_future<std::shared_ptr<Snapshot>>> g_prefetch;
+}  // namespace
+
+void prefetch(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return;  // a lab created from its world is small
+  std::lock_guard<std::mutex> lk(g_prefetch_mu);
+  g_prefetch[path] = std::async(std::launch::async, [path]() -> std::shared_ptr<Snapshot> {
+                       auto store = LabStore::open(path, /*read_only=*/true);
+                       if (!store.ok()) return nullptr;
+                       auto all = (*store)->all_rows();
+                       if (!all.ok()) return nullptr;
+                       auto snap = std::make_shared<Snapshot>();
+                       snap->by_type = std::move(*all);
+                       return snap;
+                     }).share();
+}
+
+Result<std::unordered_map<std::string, AttrMap>> LabProvider::rows(const std::string& type) {
+  if (prefetched_.valid() && writes_ == 0) {
+    if (std::shared_ptr<Snapshot> snap = prefetched_.get()) {
+      if (snap->taken.insert(type).second) {  // each type is handed out once
+        std::unordered_map<std::string, AttrMap> out;
+        if (auto it = snap->by_type.find(type); it != snap->by_type.end()) out = std::move(it->second);
+        return out;
+      }
+    }
+  }
+  auto rows = store_->all(type);
+  if (!rows.ok()) return rows.error();
+  std::unordered_map<std::string, AttrMap> m;
+  m.reserve(rows->size());
+  for (auto& [k, a] : *rows) m.emplace(std::move(k), std::move(a));
+  return m;
+}
+
 std::string default_world_path() {
   const char* rel = "manifests/labs/exchange2007-fresh.toml";
   if (std::filesystem::exists(rel)) return rel;
@@ -127,6 +165,13 @@ Result<std::unique_ptr<LabProvider>> LabProvider::open(const ProviderConfig& cfg
   auto faults = Faults::parse(spec);
   if (!faults.ok()) return Error(faults.error());
   p->faults_ = *faults;
+  {
+    std::lock_guard<std::mutex> lk(g_prefetch_mu);
+    if (auto it = g_prefetch.find(path); it != g_prefetch.end()) {
+      p->prefetched_ = it->second;
+      g_prefetch.erase(it);
+    }
+  }
   return p;
 }
 
@@ -140,14 +185,7 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
     return resp;
   };
   // Rows of the type the request is about (or of the type that really holds it), one query.
-  auto load = [&](const std::string& type) -> Result<std::unordered_map<std::string, AttrMap>> {
-    auto rows = store_->all(type);
-    if (!rows.ok()) return rows.error();
-    std::unordered_map<std::string, AttrMap> m;
-    m.reserve(rows->size());
-    for (auto& [k, a] : *rows) m.emplace(std::move(k), std::move(a));
-    return m;
-  };
+  auto load = [&](const std::string& type) { return rows(type); };
 
   if (t == "exchange_role") {
     auto members = load("group_member");
@@ -158,7 +196,7 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
       const auto& r = req.resources[i];
       std::string role = r.str("role");
       if (role == "server_administrator") {
-        auto it = servers->find(key_of(t, *r.attrs));
+        auto it = servers->find(r.identity());
         if (it != servers->end()) resp.results[i] = {true, it->second, "", std::nullopt};
         continue;
       }
@@ -217,7 +255,7 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
                    {"architecture", get(it->second, "architecture")},
                    {"min_memory_mb", get(it->second, "memory_mb")}};
       } else if (t == "software") {
-        auto it = rows->find(key_of(t, *r.attrs));
+        auto it = rows->find(r.identity());
         if (it == rows->end()) {
           o.exists = servers->count(lower(r.str("host"))) > 0;
           o.note = r.str("product") + " is not installed on " + r.str("host");
@@ -228,7 +266,7 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
         o.attrs = {{"host", r.get("host")}, {"product", r.get("product")},
                    {"min_version", get(it->second, "installed_version")}};
       } else if (t == "backup") {
-        auto it = rows->find(key_of(t, *r.attrs));
+        auto it = rows->find(r.identity());
         if (it == rows->end()) {
           o.note = "no backup of " + r.str("target") + " was ever taken";
           continue;
@@ -273,10 +311,10 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
   auto rows = load(t);
   if (!rows.ok()) return fail_all(rows.error());
   for (size_t i = 0; i < req.resources.size(); ++i) {
-    auto it = rows->find(key_of(t, *req.resources[i].attrs));
+    auto it = rows->find(req.resources[i].identity());
     if (it == rows->end()) continue;
     resp.results[i].exists = true;
-    resp.results[i].attrs = it->second;
+    resp.results[i].attrs = std::move(it->second);  // identities are unique: each row is used once
   }
   if (t == "ace") {  // an ACE is gone with its object
     for (size_t i = 0; i < req.resources.size(); ++i) {

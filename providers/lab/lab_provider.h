@@ -11,9 +11,12 @@
 // kill_nth=N" (kill_nth raises SIGKILL inside the Nth write, before it commits).
 #pragma once
 
+#include <future>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <unordered_map>
 
 #include "engine/api/provider.h"
 #include "providers/lab/lab_store.h"
@@ -29,6 +32,18 @@ struct Faults {
   static Result<Faults> parse(const std::string& spec);
 };
 
+// Every row of a lab, by type then identity key: what observe() reads.
+struct Snapshot {
+  std::unordered_map<std::string, std::unordered_map<std::string, AttrMap>> by_type;
+  std::set<std::string> taken;  // types already handed out; later reads go to SQLite
+};
+
+// Starts reading every row of the lab at `path` on a background thread, if the file exists, so
+// that a LabProvider opened later on the same path observes from memory instead of waiting for
+// SQLite (the command line calls it before parsing the manifest; the two overlap). Harmless when
+// the manifest turns out not to use the lab.
+void prefetch(const std::string& path);
+
 class LabProvider : public Provider {
  public:
   static Result<std::unique_ptr<LabProvider>> open(const ProviderConfig& cfg);
@@ -41,7 +56,10 @@ class LabProvider : public Provider {
 
  private:
   Status apply_locked(const ApplyRequest& req);
+  // Rows of `type`: from the prefetched snapshot while nothing was written, else one query.
+  Result<std::unordered_map<std::string, AttrMap>> rows(const std::string& type);
   std::unique_ptr<LabStore> store_;
+  std::shared_future<std::shared_ptr<Snapshot>> prefetched_;
   std::mutex mu_;
   Faults faults_;
   int writes_ = 0;

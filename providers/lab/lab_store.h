@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/api/result.h"
@@ -27,7 +28,8 @@ Result<AttrMap> decode_attrs(std::string_view s);
 class LabStore {
  public:
   // Opens (creating the schema if needed). `exists` tells whether the file was there before.
-  static Result<std::unique_ptr<LabStore>> open(const std::string& path);
+  // read_only: an existing lab only, no schema changes, no writes (for background reads).
+  static Result<std::unique_ptr<LabStore>> open(const std::string& path, bool read_only = false);
   ~LabStore();
 
   Status begin();
@@ -38,6 +40,8 @@ class LabStore {
   Result<std::optional<AttrMap>> get(const std::string& type, const std::string& key);
   // Every object of a type: (key, attrs). One query.
   Result<std::vector<std::pair<std::string, AttrMap>>> all(const std::string& type);
+  // Every object of every type: type -> key -> attrs. One query.
+  Result<std::unordered_map<std::string, std::unordered_map<std::string, AttrMap>>> all_rows();
   Status put(const std::string& type, const std::string& key, const AttrMap& attrs);
   Status erase(const std::string& type, const std::string& key);
 

@@ -31,7 +31,7 @@ expect() {
   if [ $ok -eq 1 ]; then passed=$((passed + 1)); echo "ok   $name"
   else failed=$((failed + 1)); echo "FAIL $name: $why"; sed 's/^/     | /' "$tmp/out" | head -40; fi
 }
-sha() { sha256sum "$CONVERGE_LAB" | cut -d' ' -f1; }
+sha() { cat "$CONVERGE_LAB" "$CONVERGE_LAB-wal" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
 # 1. First run on a fresh lab: everything the lab can have is applied; the MAPI CDO checks block
 #    the agent-host memberships that depend on them.
