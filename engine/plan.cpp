@@ -359,7 +359,8 @@ std::string Plan::to_json() const {
               {"before", map_to_j(r.before, r.type)},
               {"desired", map_to_j(r.desired, r.type)},
               {"depends_on", r.depends_on},
-              {"drift", drift_name(r.drift)}};
+              {"drift", drift_name(r.drift)},
+              {"cause", r.cause}};
     j["resources"].push_back(std::move(e));
   }
   return j.dump(2) + "\n";
@@ -417,6 +418,7 @@ Result<Plan> Plan::from_json(const std::string& text, const std::string& path) {
       for (const auto& d : rj.at("depends_on")) r.depends_on.push_back(d.get<std::string>());
       std::string drift = rj.value("drift", "default");
       r.drift = drift == "monitor" ? DriftMode::kMonitor : drift == "correct" ? DriftMode::kCorrect : DriftMode::kDefault;
+      r.cause = rj.value("cause", "");
       p.resources.push_back(std::move(r));
     }
     return p;

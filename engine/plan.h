@@ -42,6 +42,9 @@ struct PlannedResource {
   std::vector<std::string> depends_on;  // direct dependencies (ids)
   DriftMode drift = DriftMode::kDefault;
   std::optional<Error> observe_error;
+  // For changes: "intentional" (the manifest changed since the last successful run) or
+  // "corrective" (the environment changed under us); empty when there is no earlier run.
+  std::string cause;
 
   ResourceView view() const { return {&id, type, &desired}; }
 };

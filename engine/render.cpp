@@ -55,6 +55,7 @@ std::string render_plan(const Plan& plan, const RenderOptions& opt) {
     out += "\n  " + paint(r.action, action_symbol(r.action) + " " + r.id);
     if (r.action == Action::kBlocked) out += paint(r.action, "  (blocked)");
     if (r.restart_required) out += "  (restart required)";
+    if (!r.cause.empty()) out += "  (" + r.cause + ")";
     out += "\n";
     if (!r.reason.empty() && (r.action == Action::kBlocked || r.action == Action::kDelete))
       out += "      # " + r.reason + "\n";

@@ -14,6 +14,8 @@
 #include <sstream>
 
 #include "engine/executor.h"
+#include "engine/journal.h"
+#include "engine/run_lock.h"
 #include "engine/graph.h"
 #include "engine/manifest.h"
 #include "engine/plan.h"
@@ -178,11 +180,35 @@ class ConsoleObserver : public ApplyObserver {
   size_t n_ = 0;
 };
 
-ApplySummary run_plan(const Plan& plan, ProviderMap& providers, const Common& c, const std::string& base_dir) {
+// Writes each change's intent before the provider is called and its outcome after.
+class JournalObserver : public ApplyObserver {
+ public:
+  JournalObserver(Journal* j, int64_t run, ApplyObserver& next) : j_(j), run_(run), next_(next) {}
+  void started(const PlannedResource& r) override {
+    if (j_) report(j_->intent(run_, r));
+    next_.started(r);
+  }
+  void finished(const PlannedResource& r, const ResourceOutcome& o) override {
+    if (j_ && o.outcome != Outcome::kNoop && o.outcome != Outcome::kBlocked) report(j_->outcome(run_, r, o));
+    next_.finished(r, o);
+  }
+
+ private:
+  void report(const Status& s) {
+    if (!s.ok()) spdlog::error("{}", s.error().str());
+  }
+  Journal* j_;
+  int64_t run_;
+  ApplyObserver& next_;
+};
+
+ApplySummary run_plan(const Plan& plan, ProviderMap& providers, const Common& c, const std::string& base_dir,
+                      Journal* journal = nullptr, int64_t run = 0) {
   size_t changes = 0;
   for (const auto& r : plan.resources)
     if (r.action == Action::kCreate || r.action == Action::kUpdate || r.action == Action::kDelete) ++changes;
-  ConsoleObserver obs(c.color, changes);
+  ConsoleObserver console(c.color, changes);
+  JournalObserver obs(journal, run, console);
   ExecOptions opt;
   opt.parallelism = c.parallelism;
   opt.secret_base_dir = base_dir;
@@ -207,9 +233,76 @@ struct Planned {
   Plan plan;
 };
 
-int make(const Common& c, const std::string& manifest, Planned& out) {
+// What a run that changes the target holds: the lock, then the journal.
+struct Session {
+  std::optional<RunLock> lock;
+  std::unique_ptr<Journal> journal;
+};
+
+std::string journal_path(const Common& c) {
+  return c.journal_path.empty() ? default_journal_path(c.lab_path) : c.journal_path;
+}
+
+// Opens the journal (and takes the lock when `exclusive`), reporting runs a crash interrupted.
+int open_session(const Common& c, bool exclusive, const std::string& what, Session& s) {
+  std::string jp = journal_path(c);
+  if (exclusive) {
+    auto lock = RunLock::acquire(jp + ".lock", c.wait, what);
+    if (!lock.ok()) {
+      print_errors({lock.error()});
+      return kFailed;
+    }
+    s.lock.emplace(std::move(*lock));
+  }
+  auto j = Journal::open(jp);
+  if (!j.ok()) {
+    print_errors({j.error()});
+    return kFailed;
+  }
+  s.journal = std::move(*j);
+  if (exclusive) {
+    auto gone = s.journal->recover_interrupted();
+    if (gone.ok())
+      for (const auto& r : *gone)
+        std::cout << "note: run " << r.id << " (" << r.kind << ", started " << r.started
+                  << ") was interrupted; converging from the state it left.\n";
+  }
+  return 0;
+}
+
+std::string summary_text(const ApplySummary& s) {
+  return std::to_string(s.applied) + " applied, " + std::to_string(s.failed) + " failed, " + std::to_string(s.skipped) +
+         " skipped, " + std::to_string(s.blocked) + " blocked, " + std::to_string(s.noop) + " unchanged";
+}
+
+// Starts a journal run for `plan`; returns its id (0 when the journal failed: the run goes on).
+int64_t begin(Session& s, const std::string& kind, const Plan& plan, int64_t undoes = 0) {
+  auto id = s.journal->begin_run(kind, plan, undoes);
+  if (!id.ok()) {
+    spdlog::error("{}", id.error().str());
+    return 0;
+  }
+  return *id;
+}
+
+void end(Session& s, int64_t run, const Plan& plan, const ApplySummary& sum) {
+  bool ok = sum.failed == 0 && sum.skipped == 0;
+  Status st = s.journal->end_run(run, ok ? "succeeded" : "failed", summary_text(sum));
+  if (!st.ok()) spdlog::error("{}", st.error().str());
+  if (ok) {
+    Status d = s.journal->remember_desired(plan);
+    if (!d.ok()) spdlog::error("{}", d.error().str());
+  }
+}
+
+// Loads and validates the manifest; then (when `session` is given) takes the lock and opens the
+// journal — so an invalid manifest touches nothing — then observes and plans.
+int make(const Common& c, const std::string& manifest, Planned& out, Session* session = nullptr,
+         const std::string& what = "", bool exclusive = true) {
   lab::prefetch(c.lab_path.empty() ? ".converge/lab.sqlite" : c.lab_path);  // overlaps with parsing
   if (int rc = load(manifest, out.loaded)) return rc;
+  if (session)
+    if (int rc = open_session(c, exclusive, what, *session)) return rc;
   auto providers = open_providers(out.loaded.m().providers, out.loaded.m().dir, c);
   if (!providers.ok()) {
     print_errors({providers.error()});
@@ -227,6 +320,7 @@ int make(const Common& c, const std::string& manifest, Planned& out) {
     print_errors(secret_errors);
     return kInvalid;
   }
+  if (session && session->journal) classify_changes(*session->journal, out.plan);
   return 0;
 }
 
@@ -240,7 +334,8 @@ bool observe_failed(const Plan& p) {
 
 int cmd_run(const Common& c, const std::string& manifest) {
   Planned p;
-  if (int rc = make(c, manifest, p)) return rc;
+  Session session;
+  if (int rc = make(c, manifest, p, &session, "converge " + manifest)) return rc;
   RenderOptions ro;
   ro.color = c.color;
   std::cout << render_plan(p.plan, ro);
@@ -248,14 +343,28 @@ int cmd_run(const Common& c, const std::string& manifest) {
     std::cerr << "error: some resources could not be observed; nothing was changed.\n";
     return kFailed;
   }
-  ApplySummary s = run_plan(p.plan, p.providers, c, p.loaded.m().dir);
+  int64_t run = begin(session, "run", p.plan);
+  ApplySummary s = run_plan(p.plan, p.providers, c, p.loaded.m().dir, session.journal.get(), run);
+  end(session, run, p.plan, s);
   std::cout << "\n" << render_apply_summary(s) << "\n";
+  if (run) std::cout << "Recorded as run " << run << " in " << session.journal->path() << ".\n";
+  session.journal.reset();
   return finish(s.failed || s.skipped || s.blocked ? kFailed : kOk, &p.providers);
 }
 
 int cmd_plan(const Common& c, const PlanArgs& a) {
   Planned p;
-  if (int rc = make(c, a.manifest, p)) return rc;
+  Session session;
+  if (int rc = make(c, a.manifest, p, &session, "", /*exclusive=*/false)) return rc;
+  if (int64_t run = begin(session, "plan", p.plan)) {
+    PlanSummary ps = p.plan.summary();
+    Status st = session.journal->end_run(run, "succeeded",
+                                         std::to_string(ps.create) + " to create, " + std::to_string(ps.update) +
+                                             " to update, " + std::to_string(ps.del) + " to delete, " +
+                                             std::to_string(ps.blocked) + " blocked");
+    if (!st.ok()) spdlog::error("{}", st.error().str());
+  }
+  session.journal.reset();
   if (a.json) {
     std::cout << p.plan.to_json();
   } else {
@@ -290,6 +399,8 @@ int cmd_apply(const Common& c0, const std::string& plan_file) {
     return kInvalid;
   }
   std::string base = dirname_of(plan->manifest_path);
+  Session session;
+  if (int rc = open_session(c, true, "converge apply " + plan_file, session)) return rc;
   auto providers = open_providers(plan->providers, base, c);
   if (!providers.ok()) {
     print_errors({providers.error()});
@@ -345,8 +456,11 @@ int cmd_apply(const Common& c0, const std::string& plan_file) {
     return kInvalid;
   }
   c.allow_destroy = plan->allow_destroy;
-  ApplySummary s = run_plan(*plan, *providers, c, base);
+  int64_t run = begin(session, "apply", *plan);
+  ApplySummary s = run_plan(*plan, *providers, c, base, session.journal.get(), run);
+  end(session, run, *plan, s);
   std::cout << "\n" << render_apply_summary(s) << "\n";
+  if (run) std::cout << "Recorded as run " << run << " in " << session.journal->path() << ".\n";
   return s.failed || s.skipped ? kFailed : kOk;
 }
 
@@ -373,43 +487,179 @@ Result<std::chrono::milliseconds> parse_duration(const std::string& s) {
   return std::chrono::milliseconds(n * ms);
 }
 
-// One drift check; returns 0 (no drift), 2 (drift) or 1 (the run failed).
+std::string iso_now() {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int64_t epoch_of(const std::string& iso) {
+  std::tm tm{};
+  if (!strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+std::string prom_label(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '\\' || ch == '"') out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out;
+}
+
+// One drift check; returns 0 (no drift), 2 (drift) or 1 (the run itself failed).
 int drift_once(const Common& c, const DriftArgs& a) {
+  auto t0 = std::chrono::steady_clock::now();
   Planned p;
-  if (int rc = make(c, a.manifest, p)) return rc == kInvalid ? kInvalid : kFailed;
+  Session session;
+  // Correcting changes the target: take the lock. A check alone only reads.
+  bool may_correct = a.correct;
+  if (int rc = make(c, a.manifest, p, &session, "converge drift --correct " + a.manifest, may_correct))
+    return rc == kInvalid ? kInvalid : kFailed;
   if (observe_failed(p.plan)) {
     for (const auto& r : p.plan.resources)
       if (r.observe_error) std::cerr << "error: " << r.id << ": " << r.reason << "\n";
     return kFailed;
   }
-  int drifted = 0;
+  nlohmann::json report_resources = nlohmann::json::array();
+  int drifted = 0, to_correct = 0;
+  std::vector<bool> correcting(p.plan.resources.size(), false);
   std::cout << "Drift check of " << a.manifest << ":\n";
-  for (auto& r : p.plan.resources) {
+  for (size_t k = 0; k < p.plan.resources.size(); ++k) {
+    auto& r = p.plan.resources[k];
     if (r.action == Action::kNoop) continue;
     ++drifted;
-    bool monitor = r.drift == DriftMode::kMonitor;
-    std::cout << "  " << action_symbol(r.action) << " " << r.id << (monitor ? " (monitor only)" : "") << "\n";
-    if (r.action == Action::kCreate) std::cout << "      expected present, observed absent\n";
-    if (r.action == Action::kDelete) std::cout << "      expected absent, observed present\n";
+    bool correct = r.action != Action::kBlocked &&
+                   (r.drift == DriftMode::kCorrect || (r.drift == DriftMode::kDefault && a.correct));
+    const char* mode = r.drift == DriftMode::kMonitor ? "monitor" : r.drift == DriftMode::kCorrect ? "correct" : "default";
+    std::cout << "  " << action_symbol(r.action) << " " << r.id << (r.drift == DriftMode::kMonitor ? " (monitor only)" : "")
+              << (r.cause.empty() ? "" : " (" + r.cause + ")") << "\n";
+    nlohmann::json attrs = nlohmann::json::array();
+    auto add = [&](const std::string& attr, const std::string& expected, const std::string& observed) {
+      attrs.push_back({{"attribute", attr}, {"expected", expected}, {"observed", observed}});
+      std::cout << "      " << attr << ": expected " << expected << ", observed " << observed << "\n";
+    };
+    if (r.action == Action::kCreate) add("ensure", "present", "absent");
+    if (r.action == Action::kDelete) add("ensure", "absent", "present");
     if (r.action == Action::kUpdate)
-      for (const auto& ch : r.changes)
-        std::cout << "      " << ch.attr << ": expected " << ch.after.repr() << ", observed " << ch.before.repr() << "\n";
+      for (const auto& ch : r.changes) add(ch.attr, ch.sensitive ? "(sensitive)" : ch.after.repr(), ch.before.repr());
     if (r.action == Action::kBlocked) std::cout << "      " << r.reason << "\n";
-    if (monitor && r.action != Action::kBlocked) r.action = Action::kNoop;  // never auto-corrected
+    if (correct) {
+      correcting[k] = true;
+      ++to_correct;
+    } else if (r.action != Action::kBlocked) {
+      r.action = Action::kNoop;  // reported, not changed
+    }
+    report_resources.push_back({{"id", r.id},
+                                {"type", r.type->name},
+                                {"action", action_name(r.action == Action::kNoop ? Action::kUpdate : r.action)},
+                                {"drift", mode},
+                                {"cause", r.cause},
+                                {"attributes", attrs},
+                                {"reason", r.reason},
+                                {"corrected", false}});
   }
-  if (!drifted) {
-    std::cout << "  no drift (" << p.plan.resources.size() << " resources checked)\n";
-    return kOk;
+  ApplySummary sum;
+  int64_t run = begin(session, "drift", p.plan);
+  if (drifted == 0) std::cout << "  no drift (" << p.plan.resources.size() << " resources checked)\n";
+  else std::cout << drifted << " resource(s) drifted.\n";
+  std::vector<ResourceOutcome> outcomes;
+  if (to_correct > 0) {
+    size_t changes = 0;
+    for (const auto& r : p.plan.resources)
+      if (r.action == Action::kCreate || r.action == Action::kUpdate || r.action == Action::kDelete) ++changes;
+    ConsoleObserver console(c.color, changes);
+    JournalObserver obs(session.journal.get(), run, console);
+    ExecOptions opt;
+    opt.parallelism = c.parallelism;
+    opt.secret_base_dir = p.loaded.m().dir;
+    std::cout << "\nCorrecting " << changes << " resource(s):\n";
+    sum = execute(p.plan, p.providers, obs, opt, &outcomes);
+    std::cout << render_apply_summary(sum) << "\n";
   }
-  std::cout << drifted << " resource(s) drifted.\n";
-  if (a.correct) {
-    bool correct_all = true;
-    (void)correct_all;
-    ApplySummary s = run_plan(p.plan, p.providers, c, p.loaded.m().dir);
-    std::cout << render_apply_summary(s) << "\n";
-    if (s.failed || s.skipped) return kFailed;
+  // Which drifted resources were corrected.
+  int corrected = 0, failed = sum.failed + sum.skipped;
+  for (auto& rr : report_resources) {
+    for (size_t k = 0; k < p.plan.resources.size(); ++k) {
+      if (p.plan.resources[k].id != rr["id"].get<std::string>()) continue;
+      bool ok = correcting[k] && k < outcomes.size() && outcomes[k].outcome == Outcome::kApplied;
+      rr["corrected"] = ok;
+      corrected += ok ? 1 : 0;
+      break;
+    }
   }
-  return kChangesPending;
+  bool clean = drifted == corrected;
+  std::string status = failed ? "failed" : clean ? "succeeded" : "drifted";
+  if (run) {
+    Status st = session.journal->end_run(run, status,
+                                         std::to_string(p.plan.resources.size()) + " checked, " + std::to_string(drifted) +
+                                             " drifted, " + std::to_string(corrected) + " corrected, " +
+                                             std::to_string(failed) + " failed");
+    if (!st.ok()) spdlog::error("{}", st.error().str());
+    if (clean && !failed) (void)session.journal->remember_desired(p.plan);
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  int rc = failed ? kFailed : drifted ? kChangesPending : kOk;
+  if (!a.report.empty()) {
+    nlohmann::json rep = {{"format_version", "1"},
+                          {"run_id", run},
+                          {"time", iso_now()},
+                          {"manifest", a.manifest},
+                          {"manifest_hash", p.plan.manifest_hash},
+                          {"checked", p.plan.resources.size()},
+                          {"drifted", drifted},
+                          {"corrected", corrected},
+                          {"failed", failed},
+                          {"duration_seconds", seconds},
+                          {"resources", report_resources}};
+    if (!write_file(a.report, rep.dump(2) + "\n")) {
+      std::cerr << "error: cannot write report " << a.report << "\n";
+      rc = kFailed;
+    }
+  }
+  if (!a.metrics.empty()) {
+    int64_t last_ok = rc != kFailed ? epoch_of(iso_now()) : 0;
+    if (!last_ok && session.journal) {
+      auto runs = session.journal->runs(1000);
+      if (runs.ok())
+        for (const auto& r : *runs)
+          if (r.kind == "drift" && r.status != "failed" && r.status != "running" && r.id != run) {
+            last_ok = epoch_of(r.finished);
+            break;
+          }
+    }
+    std::string m = prom_label(a.manifest);
+    std::string text;
+    auto metric = [&](const char* name, const char* help, const char* type, const std::string& value) {
+      text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name +
+              "{manifest=\"" + m + "\"} " + value + "\n";
+    };
+    metric("converge_resources_checked", "Resources checked by the last drift run.", "gauge",
+           std::to_string(p.plan.resources.size()));
+    metric("converge_resources_drifted", "Resources found drifted by the last drift run.", "gauge", std::to_string(drifted));
+    metric("converge_resources_corrected", "Drifted resources corrected by the last drift run.", "gauge",
+           std::to_string(corrected));
+    metric("converge_resources_failed", "Corrections that failed or were skipped in the last drift run.", "gauge",
+           std::to_string(failed));
+    char dur[32];
+    std::snprintf(dur, sizeof dur, "%.3f", seconds);
+    metric("converge_run_duration_seconds", "Wall time of the last drift run.", "gauge", dur);
+    metric("converge_last_success_timestamp_seconds", "Unix time of the last drift run that did not fail.", "gauge",
+           std::to_string(last_ok));
+    if (!write_file(a.metrics, text)) {
+      std::cerr << "error: cannot write metrics " << a.metrics << "\n";
+      rc = kFailed;
+    }
+  }
+  return rc;
 }
 }  // namespace
 
@@ -478,6 +728,215 @@ int cmd_lab_init(const Common& c, const std::string& world) {
   }
   std::cout << "lab " << path << " recreated from " << world << "\n";
   return kOk;
+}
+
+int cmd_history(const Common& c, int limit) {
+  Session session;
+  if (int rc = open_session(c, false, "", session)) return rc;
+  auto runs = session.journal->runs(limit);
+  if (!runs.ok()) {
+    print_errors({runs.error()});
+    return kFailed;
+  }
+  if (runs->empty()) {
+    std::cout << "No runs recorded in " << session.journal->path() << ".\n";
+    return kOk;
+  }
+  std::printf("%-6s %-7s %-12s %-21s %s\n", "RUN", "KIND", "STATUS", "STARTED", "MANIFEST / SUMMARY");
+  for (const auto& r : *runs) {
+    std::string what = r.manifest + (r.summary.empty() ? "" : "  (" + r.summary + ")");
+    if (r.kind == "undo") what = "undo of run " + std::to_string(r.undoes) + (r.summary.empty() ? "" : "  (" + r.summary + ")");
+    std::printf("%-6lld %-7s %-12s %-21s %s\n", static_cast<long long>(r.id), r.kind.c_str(), r.status.c_str(),
+                r.started.c_str(), what.c_str());
+  }
+  return kOk;
+}
+
+int cmd_show(const Common& c, int64_t id) {
+  Session session;
+  if (int rc = open_session(c, false, "", session)) return rc;
+  auto r = session.journal->run(id);
+  if (!r.ok()) {
+    print_errors({r.error()});
+    return kUsage;
+  }
+  std::cout << "run " << r->id << ": " << r->kind << ", " << r->status << "\n"
+            << "  manifest: " << r->manifest << " (" << r->manifest_hash << ")\n"
+            << "  started:  " << r->started << " on " << r->host << " (pid " << r->pid << ")\n"
+            << "  finished: " << (r->finished.empty() ? "-" : r->finished) << "\n";
+  if (!r->summary.empty()) std::cout << "  summary:  " << r->summary << "\n";
+  if (r->undoes) std::cout << "  undoes:   run " << r->undoes << "\n";
+  auto changes = session.journal->changes(id);
+  if (!changes.ok()) {
+    print_errors({changes.error()});
+    return kFailed;
+  }
+  if (changes->empty()) std::cout << "  no changes\n";
+  for (const auto& ch : *changes) {
+    std::cout << "  " << ch.seq << ". " << ch.action << " " << ch.resource << ": " << ch.status
+              << (ch.error.empty() ? "" : " (" + ch.error + ")") << "\n";
+    auto j = nlohmann::json::parse(ch.changes_json, nullptr, false);
+    if (j.is_array())
+      for (const auto& a : j)
+        std::cout << "       " << a.value("attribute", "") << ": " << a["before"].dump() << " -> " << a["after"].dump()
+                  << "\n";
+  }
+  return kOk;
+}
+
+int cmd_undo(const Common& c, int64_t id) {
+  Session session;
+  if (int rc = open_session(c, true, "converge undo " + std::to_string(id), session)) return rc;
+  Journal& j = *session.journal;
+  auto run = j.run(id);
+  if (!run.ok()) {
+    print_errors({run.error()});
+    return kUsage;
+  }
+  auto stored = j.plan_of(id);
+  auto changes = j.changes(id);
+  if (!stored.ok() || !changes.ok()) {
+    print_errors({stored.ok() ? changes.error() : stored.error()});
+    return kFailed;
+  }
+  // What the run really did, in the order it did it.
+  std::map<std::string, const PlannedResource*> by_id;
+  for (const auto& r : stored->resources) by_id[r.id] = &r;
+  std::vector<const PlannedResource*> applied;
+  std::set<std::string> ids;
+  for (const auto& ch : *changes)
+    if (ch.status == "applied" && by_id.count(ch.resource)) {
+      applied.push_back(by_id[ch.resource]);
+      ids.insert(ch.resource);
+    }
+  if (applied.empty()) {
+    std::cout << "Run " << id << " applied no change: nothing to undo.\n";
+    return kOk;
+  }
+  auto later = j.changed_after(id, ids);
+  if (!later.ok()) {
+    print_errors({later.error()});
+    return kFailed;
+  }
+  if (!later->empty()) {
+    std::cerr << "error: cannot undo run " << id << ": later runs changed these resources again:\n";
+    for (const auto& r : *later) std::cerr << "  " << r << "\n";
+    std::cerr << "Undo the later runs first (see `converge history`). Nothing was changed.\n";
+    return kFailed;
+  }
+  std::string base = dirname_of(stored->manifest_path);
+  auto providers = open_providers(stored->providers, base, c);
+  if (!providers.ok()) {
+    print_errors({providers.error()});
+    return exit_for(providers.error());
+  }
+  // The inverse plan: deletes for creates, old values for updates, re-creates for deletes.
+  Plan inverse = *stored;
+  inverse.resources.clear();
+  inverse.notes.clear();
+  inverse.allow_destroy = c.allow_destroy;
+  std::map<std::string, Action> undo_action;
+  for (auto it = applied.rbegin(); it != applied.rend(); ++it) {
+    const PlannedResource& r = **it;
+    PlannedResource u;
+    u.id = r.id;
+    u.type = r.type;
+    u.provider = r.provider;
+    u.drift = r.drift;
+    if (r.action == Action::kCreate) {
+      u.action = Action::kDelete;
+      u.desired = r.desired;
+      u.exists = true;
+      if (r.type->holds_data && !c.allow_destroy) {
+        u.action = Action::kBlocked;
+        u.reason = "undo would delete a " + r.type->name + " that holds data; pass --allow-destroy";
+      }
+    } else if (r.action == Action::kUpdate) {
+      u.action = Action::kUpdate;
+      u.desired = r.desired;
+      u.exists = true;
+      for (const auto& ch : r.changes) {
+        u.desired[ch.attr] = ch.before;
+        u.changes.push_back({ch.attr, ch.after, ch.before, ch.sensitive});
+      }
+    } else if (r.action == Action::kDelete) {
+      u.action = Action::kCreate;
+      u.desired = r.before;
+      for (const auto& [k, v] : r.before) u.changes.push_back({k, Value(), v, false});
+    } else {
+      continue;
+    }
+    undo_action[u.id] = u.action;
+    inverse.resources.push_back(std::move(u));
+  }
+  // Order: what the run created in dependency order is deleted in reverse; the rest keeps it.
+  for (auto& u : inverse.resources) {
+    const PlannedResource& orig = *by_id[u.id];
+    for (const auto& d : orig.depends_on) {
+      if (!undo_action.count(d)) continue;
+      if (undo_action[d] == Action::kDelete) {
+        // d was created before u: now u goes before d.
+        for (auto& v : inverse.resources)
+          if (v.id == d) v.depends_on.push_back(u.id);
+      } else {
+        u.depends_on.push_back(d);
+      }
+    }
+  }
+  // Refuse when the target no longer looks as the run left it.
+  std::vector<ObserveItem> items;
+  for (const auto& u : inverse.resources) items.push_back({u.view(), u.provider});
+  auto now = observe_all(items, *providers, nullptr);
+  std::vector<std::string> moved;
+  for (size_t k = 0; k < inverse.resources.size(); ++k) {
+    PlannedResource& u = inverse.resources[k];
+    const Observation& o = now[k];
+    if (o.error) {
+      moved.push_back(u.id + ": cannot observe: " + o.error->str());
+      continue;
+    }
+    const PlannedResource& orig = *by_id[u.id];
+    bool ok = true;
+    if (orig.action == Action::kCreate || orig.action == Action::kUpdate) ok = o.exists;
+    if (orig.action == Action::kDelete) ok = !o.exists;
+    if (ok && orig.action == Action::kUpdate)
+      for (const auto& ch : orig.changes) {
+        const AttrSpec* a = orig.type->attr(ch.attr);
+        auto have = o.attrs.find(ch.attr);
+        if (!a || have == o.attrs.end() || !satisfies(ch.after, have->second, a->compare)) ok = false;
+      }
+    if (!ok) moved.push_back(u.id);
+    u.before = o.attrs;
+  }
+  if (!moved.empty()) {
+    std::cerr << "error: cannot undo run " << id << ": these resources changed since it ran:\n";
+    for (const auto& m : moved) std::cerr << "  " << m << "\n";
+    std::cerr << "Nothing was changed.\n";
+    return kFailed;
+  }
+  RenderOptions ro;
+  ro.color = c.color;
+  std::cout << "Undo of run " << id << " (" << run->kind << ", " << run->started << "):\n" << render_plan(inverse, ro);
+  if (!c.yes) {
+    if (!isatty(STDIN_FILENO)) {
+      std::cerr << "error: undo needs confirmation: pass --yes to apply it without asking. Nothing was changed.\n";
+      return kUsage;
+    }
+    std::cout << "\nApply this undo? Only 'yes' is accepted: " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "yes") {
+      std::cout << "Undo cancelled. Nothing was changed.\n";
+      return kOk;
+    }
+  }
+  Common cc = c;
+  int64_t urun = begin(session, "undo", inverse, id);
+  ApplySummary s = run_plan(inverse, *providers, cc, base, session.journal.get(), urun);
+  end(session, urun, inverse, s);
+  std::cout << "\n" << render_apply_summary(s) << "\n";
+  if (urun) std::cout << "Recorded as run " << urun << ".\n";
+  return s.failed || s.skipped || s.blocked ? kFailed : kOk;
 }
 
 }  // namespace converge::cli

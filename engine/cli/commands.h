@@ -3,6 +3,7 @@
 // and returns the process exit code (see README.md, "Exit codes").
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace converge::cli {
@@ -14,6 +15,9 @@ struct Common {
   int parallelism = 8;
   bool allow_destroy = false;
   bool color = false;
+  std::string journal_path;  // --journal / CONVERGE_JOURNAL; default beside the lab
+  bool wait = false;         // --wait: queue behind another run instead of failing
+  bool yes = false;          // --yes: no confirmation prompt (undo)
 };
 
 struct PlanArgs {
@@ -39,5 +43,8 @@ int cmd_graph(const std::string& manifest, const std::string& format);
 int cmd_validate(const std::string& manifest);
 int cmd_schema(const std::string& format);
 int cmd_lab_init(const Common& c, const std::string& world);
+int cmd_history(const Common& c, int limit);
+int cmd_show(const Common& c, int64_t run);
+int cmd_undo(const Common& c, int64_t run);
 
 }  // namespace converge::cli

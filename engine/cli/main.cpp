@@ -16,7 +16,8 @@ using namespace converge::cli;
 
 int main(int argc, char** argv) {
   // `converge manifest.toml` is `converge run manifest.toml`.
-  static const std::set<std::string> kCommands = {"run", "plan", "apply", "drift", "graph", "validate", "schema", "lab"};
+  static const std::set<std::string> kCommands = {"run",    "plan",   "apply", "drift",   "graph", "validate",
+                                                  "schema", "lab",    "history", "show", "undo"};
   std::vector<std::string> args(argv, argv + argc);
   if (args.size() > 1 && !kCommands.count(args[1]) && args[1][0] != '-') args.insert(args.begin() + 1, "run");
 
@@ -32,11 +33,14 @@ int main(int argc, char** argv) {
   app.add_option("--lab", c.lab_path, "Lab state file (env CONVERGE_LAB; default .converge/lab.sqlite)");
   app.add_flag("-v,--verbose", verbose, "More diagnostics on stderr (-vv for debug)");
   app.add_option("--log-file", log_file, "Also write diagnostics to this file");
+  if (const char* j = std::getenv("CONVERGE_JOURNAL")) c.journal_path = j;
+  app.add_option("--journal", c.journal_path, "Journal file (env CONVERGE_JOURNAL; default journal.sqlite beside the lab)");
   app.add_flag("--no-color", no_color, "Never colour output");
 
   auto add_apply_opts = [&](CLI::App* sc) {
     sc->add_option("--parallelism", c.parallelism, "Changes applied at once (default 8)")->check(CLI::Range(1, 256));
     sc->add_flag("--allow-destroy", c.allow_destroy, "Allow deleting resources declared ensure = \"absent\"");
+    sc->add_flag("--wait", c.wait, "Wait for another run holding the lock instead of failing");
   };
 
   std::string manifest;
@@ -56,6 +60,7 @@ int main(int argc, char** argv) {
   auto* apply = app.add_subcommand("apply", "Apply exactly a saved plan");
   apply->add_option("plan", plan_file, "Plan file written by `converge plan --out`")->required();
   apply->add_option("--parallelism", c.parallelism, "Changes applied at once (default 8)")->check(CLI::Range(1, 256));
+  apply->add_flag("--wait", c.wait, "Wait for another run holding the lock instead of failing");
 
   DriftArgs da;
   auto* drift = app.add_subcommand("drift", "Detect drift from the manifest (and correct it with --correct)");
@@ -77,6 +82,19 @@ int main(int argc, char** argv) {
   std::string schema_format = "json";
   auto* schema = app.add_subcommand("schema", "Print the manifest JSON Schema (or --format markdown docs)");
   schema->add_option("--format", schema_format, "json or markdown")->check(CLI::IsMember({"json", "markdown"}));
+
+  int history_limit = 50;
+  auto* history = app.add_subcommand("history", "List recorded runs, newest first");
+  history->add_option("-n,--limit", history_limit, "How many runs (default 50)")->check(CLI::Range(1, 100000));
+  int64_t run_id = 0;
+  auto* show = app.add_subcommand("show", "Show one recorded run and its changes");
+  show->add_option("run", run_id, "Run number (see `converge history`)")->required();
+  auto* undo = app.add_subcommand("undo", "Undo the changes of a recorded run");
+  undo->add_option("run", run_id, "Run number (see `converge history`)")->required();
+  undo->add_flag("--yes", c.yes, "Apply without asking for confirmation");
+  undo->add_flag("--allow-destroy", c.allow_destroy, "Allow deleting objects that hold data (accounts, mailboxes, ...)");
+  undo->add_flag("--wait", c.wait, "Wait for another run holding the lock instead of failing");
+  undo->add_option("--parallelism", c.parallelism, "Changes applied at once (default 8)")->check(CLI::Range(1, 256));
 
   std::string world;
   auto* lab = app.add_subcommand("lab", "Manage the embedded lab");
@@ -122,6 +140,9 @@ int main(int argc, char** argv) {
     else if (*validate) rc = cmd_validate(manifest);
     else if (*schema) rc = cmd_schema(schema_format);
     else if (*lab_init) rc = cmd_lab_init(c, world);
+    else if (*history) rc = cmd_history(c, history_limit);
+    else if (*show) rc = cmd_show(c, run_id);
+    else if (*undo) rc = cmd_undo(c, run_id);
   } catch (const std::exception& e) {
     std::cerr << "error: internal: " << e.what() << "\n";
     rc = kFailed;
