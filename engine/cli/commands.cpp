@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <spdlog/sinks/sink.h>
 #include <spdlog/spdlog.h>
 #include <sstream>
 
@@ -671,6 +672,9 @@ int cmd_drift(const Common& c, const DriftArgs& a) {
     return kUsage;
   }
   if (pipe(g_signal_pipe) != 0) return kFailed;
+  // One log line per run goes to stderr even without -v.
+  for (auto& sink : spdlog::default_logger()->sinks())
+    if (sink->level() > spdlog::level::info) sink->set_level(spdlog::level::info);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::mt19937 rng(std::random_device{}());
@@ -679,14 +683,14 @@ int cmd_drift(const Common& c, const DriftArgs& a) {
     auto t0 = std::chrono::steady_clock::now();
     last = drift_once(c, a);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    spdlog::warn("drift run {}: {} in {} ms", run, last == kOk ? "no drift" : last == kChangesPending ? "drift" : "failed", ms);
+    spdlog::info("drift run {}: {} in {} ms", run, last == kOk ? "no drift" : last == kChangesPending ? "drift" : "failed", ms);
     // Next run after the interval plus up to 5% jitter; a signal ends the wait (and the loop).
     long jitter = static_cast<long>(every->count() / 20);
     long wait = every->count() + (jitter > 0 ? static_cast<long>(rng() % jitter) : 0);
     pollfd pfd{g_signal_pipe[0], POLLIN, 0};
     int r = poll(&pfd, 1, static_cast<int>(std::min<long>(wait, 0x7fffffff)));
     if (r > 0) {
-      spdlog::warn("drift: stopping on signal after run {}", run);
+      spdlog::info("drift: stopping on signal after run {}", run);
       break;
     }
   }
@@ -917,6 +921,10 @@ int cmd_undo(const Common& c, int64_t id) {
   RenderOptions ro;
   ro.color = c.color;
   std::cout << "Undo of run " << id << " (" << run->kind << ", " << run->started << "):\n" << render_plan(inverse, ro);
+  if (inverse.summary().blocked > 0) {  // an undo is whole or not at all
+    std::cerr << "error: part of this undo is blocked (see '!' above); nothing was changed.\n";
+    return kFailed;
+  }
   if (!c.yes) {
     if (!isatty(STDIN_FILENO)) {
       std::cerr << "error: undo needs confirmation: pass --yes to apply it without asking. Nothing was changed.\n";

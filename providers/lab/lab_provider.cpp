@@ -102,9 +102,13 @@ void prefetch(const std::string& path) {
   g_prefetch[path] = std::async(std::launch::async, [path]() -> std::shared_ptr<Snapshot> {
                        auto store = LabStore::open(path, /*read_only=*/true);
                        if (!store.ok()) return nullptr;
-                       auto all = (*store)->all_rows();
-                       if (!all.ok()) return nullptr;
                        auto snap = std::make_shared<Snapshot>();
+                       if (!(*store)->begin_read().ok()) return nullptr;
+                       auto gen = (*store)->meta("generation");
+                       auto all = (*store)->all_rows();
+                       (*store)->rollback();
+                       if (!all.ok() || !gen.ok()) return nullptr;
+                       snap->generation = *gen;
                        snap->by_type = std::move(*all);
                        return snap;
                      }).share();
@@ -112,7 +116,15 @@ void prefetch(const std::string& path) {
 
 Result<std::unordered_map<std::string, AttrMap>> LabProvider::rows(const std::string& type) {
   if (prefetched_.valid() && writes_ == 0) {
-    if (std::shared_ptr<Snapshot> snap = prefetched_.get()) {
+    std::shared_ptr<Snapshot> snap = prefetched_.get();
+    // Another process may have written since the rows were read (e.g. while this one waited for
+    // the run lock): every write bumps the generation, so a stale snapshot is dropped.
+    auto gen = store_->meta("generation");
+    if (snap && (!gen.ok() || *gen != snap->generation)) {
+      prefetched_ = {};
+      snap.reset();
+    }
+    if (snap) {
       if (snap->taken.insert(type).second) {  // each type is handed out once
         std::unordered_map<std::string, AttrMap> out;
         if (auto it = snap->by_type.find(type); it != snap->by_type.end()) out = std::move(it->second);
@@ -339,6 +351,7 @@ ApplyResponse LabProvider::apply(const ApplyRequest& req) {
   Status st = store_->begin();
   if (!st.ok()) return {st};
   st = apply_locked(req);
+  if (st.ok()) st = store_->bump_generation();
   if (!st.ok()) {
     store_->rollback();
     return {st};

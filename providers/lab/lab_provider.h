@@ -34,6 +34,7 @@ struct Faults {
 
 // Every row of a lab, by type then identity key: what observe() reads.
 struct Snapshot {
+  std::string generation;  // the lab's write generation the rows were read at
   std::unordered_map<std::string, std::unordered_map<std::string, AttrMap>> by_type;
   std::set<std::string> taken;  // types already handed out; later reads go to SQLite
 };

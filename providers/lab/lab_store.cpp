@@ -186,6 +186,12 @@ Result<std::unique_ptr<LabStore>> LabStore::open(const std::string& path, bool r
 }
 
 Status LabStore::begin() { return exec("BEGIN IMMEDIATE"); }
+Status LabStore::begin_read() { return exec("BEGIN DEFERRED"); }
+Status LabStore::bump_generation() {
+  return exec(
+      "INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) DO UPDATE SET "
+      "value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)");
+}
 Status LabStore::commit() { return exec("COMMIT"); }
 void LabStore::rollback() { (void)exec("ROLLBACK"); }
 

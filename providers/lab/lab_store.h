@@ -33,6 +33,9 @@ class LabStore {
   ~LabStore();
 
   Status begin();
+  Status begin_read();  // a read transaction: a consistent view across several queries
+  // Every committed write increments it, so a reader can tell whether what it read is current.
+  Status bump_generation();
   Status commit();
   void rollback();
 
