@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <sstream>
 #include <toml++/toml.h>
 #include <unordered_set>
@@ -78,6 +79,79 @@ std::string attr_type_name(AttrType t) {
   return "?";
 }
 
+// ---- parsing: large documents in two halves, on two cores ----
+
+// Where a large document can be cut in two without changing what it means: the start of a line
+// that is a [TYPE.NAME] table header near the middle. Documents with multi-line strings are never
+// cut (a header-like line could be inside one). Returns 0 when there is no safe cut.
+size_t split_point(std::string_view text) {
+  constexpr size_t kMinSplit = 256 * 1024;
+  if (text.size() < kMinSplit || text.find("\"\"\"") != std::string_view::npos ||
+      text.find("'''") != std::string_view::npos)
+    return 0;
+  size_t pos = text.size() / 2;
+  while (true) {
+    pos = text.find("\n[", pos);
+    if (pos == std::string_view::npos) return 0;
+    size_t start = pos + 1;
+    size_t end = text.find('\n', start);
+    std::string_view line = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    // "[word.rest]" and nothing else on the line but an optional comment.
+    size_t close = line.find(']');
+    bool header = line.size() > 3 && line[1] != '[' && close != std::string_view::npos &&
+                  line.substr(1, close - 1).find('.') != std::string_view::npos &&
+                  line.substr(1, close - 1).find_first_of("\"'=") == std::string_view::npos;
+    if (header) {
+      std::string_view rest = line.substr(close + 1);
+      size_t nb = rest.find_first_not_of(" \t\r");
+      if (nb == std::string_view::npos || rest[nb] == '#') return start;
+    }
+    pos = start;
+  }
+}
+
+// Moves the tables of `from` into `into`; a table both define is a redefinition, as TOML says.
+std::optional<toml::parse_error> merge_tables(toml::table& into, toml::table& from, const std::string& prefix) {
+  for (auto&& [k, node] : from) {
+    std::string name = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    toml::node* existing = into.get(k.str());
+    if (!existing) {
+      into.insert(k, std::move(node));
+      continue;
+    }
+    auto* a = existing->as_table();
+    auto* b = node.as_table();
+    if (a && b && !a->is_inline() && !b->is_inline() && prefix.empty()) {
+      if (auto e = merge_tables(*a, *b, name)) return e;
+      continue;
+    }
+    std::string desc = "Error while parsing table header: cannot redefine existing table '" + name + "'";
+    return toml::parse_error(desc.c_str(), k.source());
+  }
+  return std::nullopt;
+}
+
+// Parses a whole document. Large ones are cut at a table header and the halves parsed at once;
+// the second half is padded with the newlines before the cut so line numbers stay true.
+toml::table parse_document(std::string_view text, const std::string& path) {
+  size_t cut = split_point(text);
+  if (cut == 0) return toml::parse(text, path);
+  std::string second(static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(cut), '\n')), '\n');
+  second.append(text.substr(cut));
+  auto other = std::async(std::launch::async, [&] { return toml::parse(second, path); });
+  toml::table first;
+  std::optional<toml::parse_error> first_error;
+  try {
+    first = toml::parse(text.substr(0, cut), path);
+  } catch (const toml::parse_error& e) {
+    first_error = e;
+  }
+  toml::table rest = other.get();  // rethrows the second half's error
+  if (first_error) throw *first_error;
+  if (auto e = merge_tables(first, rest, "")) throw *e;
+  return first;
+}
+
 // A raw value: the TOML node converted to a Value, with its location.
 struct RawAttr {
   Value value;
@@ -98,7 +172,7 @@ class Loader {
     {  // the TOML document is freed before references are resolved
     toml::table root;
     try {
-      root = toml::parse(text, path_);
+      root = parse_document(text, path_);
     } catch (const toml::parse_error& e) {
       Error err = Error::Invalid("TOML syntax error: " + explain_toml_error(text, e), "fix the syntax at this position");
       err.loc = loc_of(e.source(), path_);

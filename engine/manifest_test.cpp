@@ -127,3 +127,28 @@ TEST_CASE("TOML syntax errors carry the position") {
   CHECK(r.errors[0].loc.line == 2);
   CHECK(r.errors[0].message.find("TOML syntax error") == 0);
 }
+
+TEST_CASE("large manifests are parsed in two halves with true line numbers and redefinitions caught") {
+  std::string text;
+  int lines = 0;
+  for (int i = 0; i < 6000; ++i) {
+    text += "[ou.r" + std::to_string(i) + "]\nname = \"Unit " + std::to_string(i) + "\"\npath = \"DC=target,DC=local\"\n\n";
+    lines += 4;
+  }
+  REQUIRE(text.size() > 256 * 1024);
+  auto ok = load(text);
+  REQUIRE_MESSAGE(ok.ok(), errors(ok));
+  CHECK(ok.manifest.resources.size() == 6000);
+
+  // An error near the end (in the second half) reports its real line.
+  std::string bad = text + "[ou.last]\nnmae = \"x\"\npath = \"DC=t\"\n";
+  auto r = load(bad);
+  CHECK(errors(r).find("m.toml:" + std::to_string(lines + 2) + ":1: ou.last: unknown attribute 'nmae'") != std::string::npos);
+
+  // A table defined in both halves is a redefinition, as in one document.
+  std::string dup = text + "[ou.r1]\nname = \"again\"\npath = \"DC=t\"\n";
+  auto d = load(dup);
+  REQUIRE(d.errors.size() == 1);
+  CHECK(d.errors[0].message.find("cannot redefine existing table 'ou.r1'") != std::string::npos);
+  CHECK(d.errors[0].loc.line == lines + 1);
+}
