@@ -166,19 +166,29 @@ std::string check_failure(const TypeSpec& t, const AttrMap& desired, const AttrM
 
 }  // namespace
 
+Observed observe_manifest(const Manifest& m, ProviderMap& providers) {
+  Observed out;
+  std::vector<ObserveItem> items;
+  items.reserve(m.resources.size());
+  for (const auto& r : m.resources) items.push_back({r.view(), r.provider});
+  out.results = observe_all(items, providers, &out.notes);
+  return out;
+}
+
 Plan make_plan(const Manifest& m, const Graph& g, ProviderMap& providers, const PlanOptions& opt) {
+  return make_plan(m, g, observe_manifest(m, providers), providers, opt);
+}
+
+Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap& providers, const PlanOptions& opt) {
   Plan plan;
   plan.manifest_path = m.path;
   plan.manifest_hash = m.hash;
   plan.created_at = now_iso();
   plan.allow_destroy = opt.allow_destroy;
   plan.providers = m.providers;
+  plan.notes = std::move(observed.notes);
 
   std::vector<size_t> order = g.topo_order();
-  std::vector<ObserveItem> items;
-  items.reserve(order.size());
-  for (size_t i : order) items.push_back({m.resources[i].view(), m.resources[i].provider});
-  std::vector<Observation> obs = observe_all(items, providers, &plan.notes);
 
   std::vector<size_t> pos(m.resources.size());
   plan.resources.resize(order.size());
@@ -186,7 +196,7 @@ Plan make_plan(const Manifest& m, const Graph& g, ProviderMap& providers, const 
 
   for (size_t k = 0; k < order.size(); ++k) {
     const Resource& r = m.resources[order[k]];
-    Observation& o = obs[k];
+    Observation& o = observed.results[order[k]];
     PlannedResource& p = plan.resources[k];
     p.id = r.id;
     p.type = r.type;

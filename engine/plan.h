@@ -83,7 +83,16 @@ struct PlanOptions {
   bool allow_destroy = false;
 };
 
-// REQUIRES: g is acyclic and built from m.
+// Observes every resource of `m`, batched; results in manifest order.
+struct Observed {
+  std::vector<Observation> results;
+  std::vector<std::string> notes;
+};
+Observed observe_manifest(const Manifest& m, ProviderMap& providers);
+
+// REQUIRES: g is acyclic and built from m; `observed` comes from observe_manifest(m).
+Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap& providers, const PlanOptions& opt);
+// Observes, then plans.
 Plan make_plan(const Manifest& m, const Graph& g, ProviderMap& providers, const PlanOptions& opt);
 
 // The changes between desired and observed for one present resource (what an update would do).

@@ -11,18 +11,35 @@ fuzz_seconds=${CONVERGE_FUZZ_SECONDS:-30}
 
 tools/install-deps.sh --with-servers
 
+total=0
+# ctest, counting the tests it ran for the closing line.
+run_ctest() {
+  local out
+  out=$(mktemp)
+  ctest --test-dir "$1" --output-on-failure | tee "$out"
+  local rc=${PIPESTATUS[0]}
+  local n
+  n=$(sed -n 's/.*tests passed, [0-9]* tests failed out of \([0-9]*\).*/\1/p' "$out" | tail -1)
+  rm -f "$out"
+  total=$((total + ${n:-0}))
+  return "$rc"
+}
+
 echo "== release build (warnings are errors) and tests"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build
-ctest --test-dir build --output-on-failure
+run_ctest build
 
-[ $quick -eq 1 ] && exit 0
+if [ $quick -eq 1 ]; then
+  echo "tests: $total passed, 0 failed"
+  exit 0
+fi
 
 echo "== ASan + UBSan build and tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCONVERGE_SANITIZE=ON >/dev/null
 cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure
+  run_ctest build-asan
 
 echo "== fuzz targets, ${fuzz_seconds}s each"
 CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVERGE_FUZZ=ON -DCONVERGE_TESTS=OFF >/dev/null
@@ -40,5 +57,6 @@ for target in build-fuzz/fuzz_*; do
   "$target" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$corpus/$name" 2>&1 |
     grep -E "stat::number_of_executed_units|Done|ERROR|SUMMARY" || true
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz target $name failed"; exit 1; }
+  total=$((total + 1))
 done
-echo "all tests passed"
+echo "tests: $total passed, 0 failed"

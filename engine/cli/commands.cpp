@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <csignal>
+#include <filesystem>
+#include <future>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -79,16 +81,19 @@ struct Loaded {
   const Manifest& m() const { return lr.manifest; }
 };
 
-// Loads, validates and builds the graph; prints every problem. Returns 0 or an exit code.
-int load(const std::string& path, Loaded& out, bool allow_cycle = false) {
-  {
-    PhaseTimer t("load manifest");
-    out.lr = load_manifest_file(path, provider_kinds());
-  }
+// Loads and validates the manifest, printing every problem. Returns 0 or an exit code.
+int load_only(const std::string& path, Loaded& out) {
+  PhaseTimer t("load manifest");
+  out.lr = load_manifest_file(path, provider_kinds());
   if (!out.lr.ok()) {
     print_errors(out.lr.errors);
     return out.lr.errors.front().kind == ErrorKind::kIo ? kUsage : kInvalid;
   }
+  return 0;
+}
+
+// Builds the graph of a loaded manifest; contradictions and cycles are printed. Returns 0 or 65.
+int build_graph(Loaded& out, bool allow_cycle = false) {
   std::vector<Error> errors;
   PhaseTimer t("build graph");
   out.graph = Graph::build(out.lr.manifest, &errors);
@@ -105,6 +110,12 @@ int load(const std::string& path, Loaded& out, bool allow_cycle = false) {
     return kInvalid;
   }
   return 0;
+}
+
+// Loads, validates and builds the graph; prints every problem. Returns 0 or an exit code.
+int load(const std::string& path, Loaded& out, bool allow_cycle = false) {
+  if (int rc = load_only(path, out)) return rc;
+  return build_graph(out, allow_cycle);
 }
 
 std::string dirname_of(const std::string& path) {
@@ -300,21 +311,41 @@ void end(Session& s, int64_t run, const Plan& plan, const ApplySummary& sum) {
 // journal — so an invalid manifest touches nothing — then observes and plans.
 int make(const Common& c, const std::string& manifest, Planned& out, Session* session = nullptr,
          const std::string& what = "", bool exclusive = true) {
-  lab::prefetch(c.lab_path.empty() ? ".converge/lab.sqlite" : c.lab_path);  // overlaps with parsing
-  if (int rc = load(manifest, out.loaded)) return rc;
-  if (session)
+  std::string lab_path = c.lab_path.empty() ? ".converge/lab.sqlite" : c.lab_path;
+  lab::prefetch(lab_path);  // overlaps with parsing
+  if (int rc = load_only(manifest, out.loaded)) return rc;
+  // A read-only run builds the graph on another core while providers observe. Observing only
+  // reads — except that opening a missing lab creates it — and a run that changes the target
+  // must hold the lock before observing, which an invalid graph must not take: then the graph
+  // (and its errors) come first.
+  std::error_code ec;
+  bool overlap = !(session && exclusive) && std::filesystem::exists(lab_path, ec);
+  std::future<int> graph;
+  if (overlap) graph = std::async(std::launch::async, [&] { return build_graph(out.loaded); });
+  else if (int rc = build_graph(out.loaded)) return rc;
+  auto join_graph = [&]() { return overlap ? graph.get() : 0; };
+  if (session && exclusive)
     if (int rc = open_session(c, exclusive, what, *session)) return rc;
   auto providers = open_providers(out.loaded.m().providers, out.loaded.m().dir, c);
   if (!providers.ok()) {
+    join_graph();
     print_errors({providers.error()});
     return exit_for(providers.error());
   }
   out.providers = std::move(*providers);
   PlanOptions po;
   po.allow_destroy = c.allow_destroy;
+  Observed observed;
   {
-    PhaseTimer t("observe and plan");
-    out.plan = make_plan(out.loaded.m(), *out.loaded.graph, out.providers, po);
+    PhaseTimer t("observe");
+    observed = observe_manifest(out.loaded.m(), out.providers);
+  }
+  if (int rc = join_graph()) return rc;
+  if (session && !exclusive)
+    if (int rc = open_session(c, exclusive, what, *session)) return rc;
+  {
+    PhaseTimer t("plan");
+    out.plan = make_plan(out.loaded.m(), *out.loaded.graph, std::move(observed), out.providers, po);
   }
   auto secret_errors = check_secrets(out.plan, out.loaded.m().dir);
   if (!secret_errors.empty()) {
