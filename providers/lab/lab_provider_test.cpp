@@ -169,3 +169,30 @@ TEST_CASE("lab: the attribute encoding round-trips and rejects garbage") {
   CHECK(*back == m);
   CHECK_FALSE(decode_attrs(std::string("a\0s\xff\xff\xff\x7f", 8)).ok());
 }
+
+TEST_CASE("lab: an explicit ACE beside an inherited one with the same identity leaves it alone") {
+  Lab lab;
+  AttrMap ace{{"object", Value::Str("OU=Microsoft Exchange System Objects,DC=target,DC=local")},
+              {"principal", Value::Str("Exchange Servers")},
+              {"rights", Value::StrList({"GenericRead"})},
+              {"applies_to", Value::Str("this_and_descendants")}};
+  // The world holds only the inherited one: the explicit ACE does not exist yet.
+  CHECK_FALSE(lab.observe("ace", ace).exists);
+  ace["rights"] = Value::StrList({"GenericAll"});
+  CHECK(lab.create("ace", ace).ok());
+  CHECK(lab.observe("ace", ace).attrs["rights"].strings() == std::vector<std::string>{"GenericAll"});
+  ApplyRequest del;
+  del.resource = lab.view("ace", ace);
+  del.action = Action::kDelete;
+  CHECK(lab.p->apply(del).status.ok());
+  CHECK_FALSE(lab.observe("ace", ace).exists);
+  // The inherited ACE is still in the store, untouched.
+  auto store = LabStore::open(lab.path, true);
+  REQUIRE(store.ok());
+  auto rows = (*store)->all("ace");
+  REQUIRE(rows.ok());
+  int inherited = 0;
+  for (auto& [k, a] : *rows)
+    if (a["inherited"].as_bool()) ++inherited;
+  CHECK(inherited == 1);
+}

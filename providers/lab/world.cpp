@@ -68,6 +68,9 @@ Status load_world(LabStore& store, const std::string& world_path) {
         derive_computed(*ts, a);
         if (type == "ace") a["rights"] = normalize(a["rights"], Compare::kRights);
         key = identity_key(*ts, a);
+        // Inherited ACEs live beside explicit ones with the same identity; converge never
+        // matches, writes or removes them (an ace resource owns an explicit ACE).
+        if (type == "ace" && a.count("inherited") && a["inherited"].as_bool()) key += "|inherited";
       } else {
         key = world_key(type, a);
       }
