@@ -1,4 +1,21 @@
-// The dns provider (stub until its issue lands).
+// The dns provider: dns_zone and dns_record on any RFC 2136 server (BIND, Knot, PowerDNS, Windows
+// DNS with nonsecure updates), over ldns.
+//
+//   [provider.dns]
+//   type = "dns"
+//   server = "127.0.0.1:53530"             # host:port; { env = "VAR" } works for every setting
+//   tsig_key_file = "tsig.key"             # BIND key file (tsig-keygen); relative to the manifest
+//   # or: tsig_name = "k", tsig_algorithm = "hmac-sha256", tsig_secret = { env = "TSIG_SECRET" }
+//   # allow_unsigned = true                # only for a server that takes unsigned updates
+//   # timeout = 5                          # seconds per exchange;  attempts = 3 (observe retries)
+//
+// Observation: one TSIG-signed AXFR per zone per observe() call, shared by every record of that
+// zone; when the server refuses transfers, one query per RRset (and one note saying so). A zone
+// is a check here (zones cannot be created over RFC 2136): a missing one is reported with a note
+// saying how to create it. Changes: RFC 2136 UPDATEs whose prerequisites make a concurrent change
+// fail (Error::Conflict "changed since planned, plan again") instead of being overwritten.
+// Changes to one zone that arrive concurrently are sent in one UPDATE message (group commit).
+// The TSIG secret never appears in any output, log line, error or plan.
 #pragma once
 
 #include <memory>

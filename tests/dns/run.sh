@@ -117,6 +117,8 @@ expect "first run creates them" 0 \
   -- "$converge" run "$M" "${lab[@]}"
 expect "second plan is empty" 0 'No changes\.' 'Plan: 0 to create, 0 to update, 0 to delete, 3 unchanged, 0 blocked\.' \
   -- "$converge" plan --detailed-exitcode "$M" "${lab[@]}"
+expect "second plan is empty, with diagnostics (-vv)" 0 'dns: AXFR local\.: [0-9]+ records' 'TSIG key converge-test' \
+  -- "$converge" plan --detailed-exitcode "$M" "${lab[@]}" -vv
 expect "dig sees the A record" 0 '^exch1\.target\.local\.[[:space:]]+3600[[:space:]]+IN[[:space:]]+A[[:space:]]+192\.0\.2\.11$' \
   -- axfr_local
 expect "dig sees the MX record" 0 '^target\.local\.[[:space:]]+3600[[:space:]]+IN[[:space:]]+MX[[:space:]]+10 exch1\.target\.local\.$' \

@@ -16,12 +16,12 @@ reps=${2:-3}
 zone=target.local
 tmp=$(mktemp -d /tmp/converge-dns-bench-XXXXXX)
 cleanup() {
-  tools/testenv/bind.sh stop "$tmp/bind" >/dev/null 2>&1 || true
+  "$src/tools/testenv/bind.sh" stop "$tmp/bind" >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-tools/testenv/bind.sh start "$tmp/bind" --watch-pid $$ >"$tmp/bind.log" 2>&1 || {
+"$src/tools/testenv/bind.sh" start "$tmp/bind" --watch-pid $$ >"$tmp/bind.log" 2>&1 || {
   cat "$tmp/bind.log"
   exit 1
 }
@@ -94,7 +94,8 @@ echo "| (b) the same with \`--parallelism 256\` | $run256 | $nsu | $(ratio "$run
 echo "| converge validate (parse + graph, no DNS) vs \`dig AXFR\` | $validate | $axfr | $(ratio "$validate" "$axfr") | |"
 echo
 echo "Where a no-op plan's time goes (-vv):"
-grep -E "load manifest|build graph|AXFR|observed [0-9]+ record|observe and plan" "$tmp/phases.txt" | sed 's/^[^ ]* debug /  /'
+grep -E "debug ((load manifest|build graph|observe|plan|observe and plan): [0-9.]+ ms|dns: AXFR|dns: observed)" "$tmp/phases.txt" |
+  sed 's/^[^ ]* debug /  /'
 echo "Creating with --parallelism 256 (-vv): $(grep -c "dns: UPDATE" "$tmp/apply.txt") UPDATE messages for $records changes," \
   "first at $(grep -m1 "dns: UPDATE" "$tmp/apply.txt" | cut -c12-23), last at $(grep "dns: UPDATE" "$tmp/apply.txt" | tail -1 | cut -c12-23)," \
-  "plan done at $(grep -m1 "observe and plan" "$tmp/apply.txt" | cut -c12-23)"
+  "plan done at $(grep -E "debug (plan|observe and plan): [0-9.]+ ms" "$tmp/apply.txt" | head -1 | cut -c12-23)"
