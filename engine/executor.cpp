@@ -126,10 +126,15 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
     auto it = providers.find(prov);
     return it == providers.end() ? 1 : std::max(1, it->second->max_parallel());
   };
+  // Changes that are ready but wait for room, per provider: handing work out costs
+  // O(providers) per wake-up, however many changes wait.
+  std::map<std::string, std::deque<size_t>> waiting_room;
+  std::vector<size_t> batch;
 
   while (done < n) {
-    // Hand out everything that is ready and fits under the caps.
-    for (size_t k = ready.size(); k > 0; --k) {
+    // Settle everything ready that needs no provider call; queue the changes.
+    observer.batch_begin();
+    while (!ready.empty()) {
       size_t i = ready.front();
       ready.pop_front();
       const PlannedResource& r = plan.resources[i];
@@ -138,30 +143,36 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
         o.outcome = Outcome::kSkipped;
         o.because = failed_dep[i];
         complete(i, std::move(o));
-        continue;
-      }
-      if (!is_change(r.action)) {
+      } else if (!is_change(r.action)) {
         ResourceOutcome o;
         o.outcome = r.action == Action::kBlocked ? Outcome::kBlocked : Outcome::kNoop;
         complete(i, std::move(o));
-        continue;
-      }
-      auto pit = providers.find(r.provider);
-      if (pit == providers.end()) {
+      } else if (!providers.count(r.provider)) {
         ResourceOutcome o;
         o.outcome = Outcome::kFailed;
         o.error = Error::Internal("no provider '" + r.provider + "'").on(r.id);
         complete(i, std::move(o));
-        continue;
+      } else {
+        waiting_room[r.provider].push_back(i);
       }
-      if (running >= opt.parallelism || running_per_provider[r.provider] >= cap(r.provider)) {
-        ready.push_back(i);
-        continue;
+    }
+    // Start what fits under the caps. Intents are recorded (batch_end) before any call starts.
+    batch.clear();
+    for (auto& [prov, q] : waiting_room) {
+      int room = cap(prov) - running_per_provider[prov];
+      while (!q.empty() && room > 0 && running < opt.parallelism) {
+        size_t i = q.front();
+        q.pop_front();
+        --room;
+        ++running;
+        ++running_per_provider[prov];
+        observer.started(plan.resources[i]);
+        batch.push_back(i);
       }
-      ++running;
-      ++running_per_provider[r.provider];
-      observer.started(r);
-      Provider* prov = pit->second.get();
+    }
+    observer.batch_end();
+    for (size_t i : batch) {
+      Provider* prov = providers.at(plan.resources[i].provider).get();
       boost::asio::post(pool, [&, i, prov] {
         ResourceOutcome o = run_one(plan.resources[i], *prov, opt);
         std::lock_guard<std::mutex> lk(mu);
@@ -170,19 +181,23 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
       });
     }
     if (done >= n) break;
-    if (running == 0 && !ready.empty()) continue;
-    if (running == 0) break;  // nothing runs and nothing is ready: only reachable on a cycle
-    std::deque<std::pair<size_t, ResourceOutcome>> batch;
+    if (running == 0) {
+      if (!ready.empty()) continue;
+      break;  // nothing runs and nothing is ready: only reachable on a cycle
+    }
+    std::deque<std::pair<size_t, ResourceOutcome>> results;
     {
       std::unique_lock<std::mutex> lk(mu);
       cv.wait(lk, [&] { return !finished.empty(); });
-      batch.swap(finished);
+      results.swap(finished);
     }
-    for (auto& [i, o] : batch) {
+    observer.batch_begin();
+    for (auto& [i, o] : results) {
       --running;
       --running_per_provider[plan.resources[i].provider];
       complete(i, std::move(o));
     }
+    observer.batch_end();
   }
   pool.join();
   if (outcomes_out) *outcomes_out = std::move(outcomes);

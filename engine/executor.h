@@ -36,6 +36,11 @@ class ApplyObserver {
   virtual ~ApplyObserver() = default;
   virtual void started(const PlannedResource&) {}
   virtual void finished(const PlannedResource&, const ResourceOutcome&) {}
+  // Around each group of started()/finished() calls of one scheduler step: an observer that
+  // writes them somewhere durable can do it in one go. Every started() of a group is followed by
+  // batch_end() before any of those changes is handed to its provider.
+  virtual void batch_begin() {}
+  virtual void batch_end() {}
 };
 
 struct ExecOptions {

@@ -271,6 +271,9 @@ Status Journal::end_run(int64_t run, const std::string& status, const std::strin
   return {};
 }
 
+Status Journal::begin_batch() { return exec("BEGIN IMMEDIATE"); }
+Status Journal::commit_batch() { return exec("COMMIT"); }
+
 Result<std::vector<ChangeRecord>> Journal::changes(int64_t run) {
   Stmt s(db_, "SELECT run, seq, resource, type, action, status, error, changes FROM changes WHERE run=?1 ORDER BY seq");
   if (!s.ok()) return err("query");

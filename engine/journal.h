@@ -60,6 +60,9 @@ class Journal {
   Status intent(int64_t run, const PlannedResource& r);
   Status outcome(int64_t run, const PlannedResource& r, const ResourceOutcome& o);
   Status end_run(int64_t run, const std::string& status, const std::string& summary);
+  // Groups the writes between them into one transaction (one commit for many intents).
+  Status begin_batch();
+  Status commit_batch();
 
   Result<std::vector<RunRecord>> runs(int limit);
   Result<RunRecord> run(int64_t id);

@@ -1,6 +1,8 @@
 // Manifest loading: toml++ is used here and nowhere else; its exceptions stop at this file.
 #include "engine/manifest.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -828,7 +830,10 @@ class Loader {
         auto f = split_ws(v);
         bool ok = !f.empty();
         if (type == "a") ok = is_ipv4(v);
-        else if (type == "aaaa") ok = v.find(':') != std::string::npos && f.size() == 1;
+        else if (type == "aaaa") {
+          in6_addr a6{};
+          ok = f.size() == 1 && inet_pton(AF_INET6, f[0].c_str(), &a6) == 1;
+        }
         else if (type == "mx") ok = f.size() == 2 && is_uint(f[0], 65535);
         else if (type == "srv") ok = f.size() == 4 && is_uint(f[0], 65535) && is_uint(f[1], 65535) && is_uint(f[2], 65535);
         else if (type == "cname" || type == "ptr" || type == "ns") ok = f.size() == 1;

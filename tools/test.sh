@@ -51,6 +51,8 @@ for target in build-fuzz/fuzz_*; do
   mkdir -p "$corpus/$name"
   case $name in
     fuzz_manifest) cp manifests/*.toml manifests/examples/*.toml tests/bad/*.toml "$corpus/$name/" 2>/dev/null || true ;;
+    fuzz_dns) cp tests/dns/fuzz_corpus/* "$corpus/$name/" 2>/dev/null || true ;;
+    fuzz_security_descriptor) cp tests/ldap/fuzz_corpus/* "$corpus/$name/" 2>/dev/null || true ;;
   esac
   [ -d "tests/fuzz/corpus/$name" ] && cp tests/fuzz/corpus/"$name"/* "$corpus/$name/" 2>/dev/null
   echo "-- $name"

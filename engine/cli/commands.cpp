@@ -204,6 +204,12 @@ class JournalObserver : public ApplyObserver {
     if (j_ && o.outcome != Outcome::kNoop && o.outcome != Outcome::kBlocked) report(j_->outcome(run_, r, o));
     next_.finished(r, o);
   }
+  void batch_begin() override {
+    if (j_) report(j_->begin_batch());
+  }
+  void batch_end() override {
+    if (j_) report(j_->commit_batch());
+  }
 
  private:
   void report(const Status& s) {
