@@ -214,8 +214,13 @@ Result<std::vector<RunRecord>> Journal::recover_interrupted() {
 }
 
 Result<int64_t> Journal::begin_run(const std::string& kind, const Plan& plan, int64_t undoes) {
-  Plan compact = plan;
-  compact.resources.clear();
+  Plan compact;  // the plan without its no-ops (a 100,000-resource plan is mostly no-ops)
+  compact.manifest_path = plan.manifest_path;
+  compact.manifest_hash = plan.manifest_hash;
+  compact.created_at = plan.created_at;
+  compact.allow_destroy = plan.allow_destroy;
+  compact.providers = plan.providers;
+  compact.notes = plan.notes;
   for (const auto& r : plan.resources)
     if (r.action != Action::kNoop) compact.resources.push_back(r);
   Stmt s(db_,
