@@ -554,7 +554,7 @@ std::string prom_label(const std::string& s) {
 }
 
 // One drift check; returns 0 (no drift), 2 (drift) or 1 (the run itself failed).
-int drift_once(const Common& c, const DriftArgs& a) {
+int drift_once(const Common& c, const DriftArgs& a, bool only_run = false) {
   auto t0 = std::chrono::steady_clock::now();
   Planned p;
   Session session;
@@ -697,12 +697,16 @@ int drift_once(const Common& c, const DriftArgs& a) {
       rc = kFailed;
     }
   }
+  if (only_run) {
+    session.journal.reset();
+    return finish(rc, &p.providers);
+  }
   return rc;
 }
 }  // namespace
 
 int cmd_drift(const Common& c, const DriftArgs& a) {
-  if (a.every.empty()) return drift_once(c, a);
+  if (a.every.empty()) return drift_once(c, a, /*only_run=*/true);
   auto every = parse_duration(a.every);
   if (!every.ok()) {
     std::cerr << "error: --every: " << every.error().str() << "\n";
