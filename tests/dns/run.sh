@@ -155,6 +155,17 @@ expect "added value: repaired" 0 'dns_record\.target_mx: updated' -- "$converge"
 expect "added value: dig sees one MX" 0 '10 exch1\.target\.local\.$' 'NOT:rogue' -- axfr_local
 expect "plan is empty after the repairs" 0 'No changes\.' -- "$converge" plan --detailed-exitcode "$M" "${lab[@]}"
 
+# ---- drift (issue #5) against the real server: an nsupdate is reported, then corrected ----
+expect "no drift after converging" 0 'no drift \(3 resources checked\)' -- "$converge" drift "$M" "${lab[@]}"
+nsupdate_local "update delete target.local. MX"
+expect "drift reports the deleted MX" 2 '\+ dns_record\.target_mx' 'ensure: expected present, observed absent' \
+  '1 resource\(s\) drifted' -- "$converge" drift "$M" "${lab[@]}"
+expect "drift --correct repairs it" 2 'dns_record\.target_mx: created' 'Apply: 1 applied, 0 failed' \
+  -- "$converge" drift "$M" "${lab[@]}" --correct
+expect "no drift after the correction" 0 'no drift' -- "$converge" drift "$M" "${lab[@]}"
+expect "dig sees the MX again" 0 '^target\.local\.[[:space:]]+3600[[:space:]]+IN[[:space:]]+MX[[:space:]]+10 exch1\.target\.local\.$' \
+  -- axfr_local
+
 # A saved plan made stale by a change on the server is refused and changes nothing.
 nsupdate_local "update delete target.local. MX"
 "$converge" plan "$M" "${lab[@]}" --out "$tmp/saved.json" >/dev/null 2>&1
@@ -225,7 +236,7 @@ name = "exch1.target"
 type = "AAAA"
 values = ["2001:db8::zz"]
 EOF
-expect "malformed AAAA value (found by the provider): nothing applied" 1 \
+expect "malformed AAAA value: invalid manifest, nothing applied" 65 \
   "dns_record\.exch1_v6: malformed AAAA value '2001:db8::zz'" 'nothing was changed' \
   -- "$converge" run "$tmp/badaaaa.toml" "${lab[@]}"
 
