@@ -1,11 +1,12 @@
 #include "engine/executor.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <spdlog/spdlog.h>
 #include <thread>
 #include <unordered_map>
 
@@ -14,7 +15,9 @@
 namespace converge {
 namespace {
 
-bool is_change(Action a) { return a == Action::kCreate || a == Action::kUpdate || a == Action::kDelete; }
+bool is_change(Action a) {
+  return a == Action::kCreate || a == Action::kUpdate || a == Action::kDelete;
+}
 
 // One provider call with exception capture and retry of transient errors.
 ResourceOutcome run_one(const PlannedResource& r, Provider& p, const ExecOptions& opt) {
@@ -55,7 +58,8 @@ ResourceOutcome run_one(const PlannedResource& r, Provider& p, const ExecOptions
     out.outcome = Outcome::kFailed;
     out.error = Error(st.error()).on(r.id);
     if (st.error().kind != ErrorKind::kTransient || attempt == opt.attempts) break;
-    spdlog::warn("{}: transient error, retrying in {} ms: {}", r.id, delay.count(), st.error().message);
+    spdlog::warn("{}: transient error, retrying in {} ms: {}", r.id, delay.count(),
+                 st.error().message);
     std::this_thread::sleep_for(delay);
     delay *= 2;
   }
@@ -64,8 +68,8 @@ ResourceOutcome run_one(const PlannedResource& r, Provider& p, const ExecOptions
 
 }  // namespace
 
-ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& observer, const ExecOptions& opt,
-                     std::vector<ResourceOutcome>* outcomes_out) {
+ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& observer,
+                     const ExecOptions& opt, std::vector<ResourceOutcome>* outcomes_out) {
   const size_t n = plan.resources.size();
   std::unordered_map<std::string, size_t> pos;
   pos.reserve(n);

@@ -50,7 +50,7 @@ struct ExecOptions {
   std::string secret_base_dir;  // for { file = ... } secrets
 };
 
-ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& observer, const ExecOptions& opt,
-                     std::vector<ResourceOutcome>* outcomes = nullptr);
+ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& observer,
+                     const ExecOptions& opt, std::vector<ResourceOutcome>* outcomes = nullptr);
 
 }  // namespace converge

@@ -1,10 +1,10 @@
+#include "engine/executor.h"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <mutex>
 #include <set>
-
-#include "engine/executor.h"
 
 using namespace converge;
 
@@ -31,7 +31,8 @@ class FakeProvider : public Provider {
     }
     --running;
     if (fail.count(*req.resource.id)) return {Error::Conflict("refused")};
-    if (transient.count(*req.resource.id) && transient_left-- > 0) return {Error::Transient("busy")};
+    if (transient.count(*req.resource.id) && transient_left-- > 0)
+      return {Error::Transient("busy")};
     return {};
   }
   int cap = 4;
@@ -42,7 +43,8 @@ class FakeProvider : public Provider {
   std::vector<std::string> order;
 };
 
-PlannedResource res(const std::string& id, std::vector<std::string> deps, Action a = Action::kCreate) {
+PlannedResource res(const std::string& id, std::vector<std::string> deps,
+                    Action a = Action::kCreate) {
   PlannedResource r;
   r.id = id;
   r.type = find_type("container");
@@ -55,8 +57,9 @@ PlannedResource res(const std::string& id, std::vector<std::string> deps, Action
 
 TEST_CASE("applies in dependency order; a failure skips its dependents only") {
   Plan p;
-  p.resources = {res("a", {}), res("b", {"a"}), res("c", {"b"}), res("x", {}), res("y", {"x"}),
-                 res("n", {}, Action::kNoop), res("z", {"n"})};
+  p.resources = {res("a", {}),   res("b", {"a"}), res("c", {"b"}),
+                 res("x", {}),   res("y", {"x"}), res("n", {}, Action::kNoop),
+                 res("z", {"n"})};
   ProviderMap providers;
   auto fake = std::make_unique<FakeProvider>();
   FakeProvider* f = fake.get();
@@ -71,7 +74,9 @@ TEST_CASE("applies in dependency order; a failure skips its dependents only") {
   CHECK(s.noop == 1);
   CHECK(out[2].outcome == Outcome::kSkipped);
   CHECK(out[2].because == "b");
-  auto pos = [&](const std::string& id) { return std::find(f->order.begin(), f->order.end(), id) - f->order.begin(); };
+  auto pos = [&](const std::string& id) {
+    return std::find(f->order.begin(), f->order.end(), id) - f->order.begin();
+  };
   CHECK(pos("a") < pos("b"));
   CHECK(pos("x") < pos("y"));
   CHECK(std::find(f->order.begin(), f->order.end(), "c") == f->order.end());

@@ -122,7 +122,8 @@ std::unique_ptr<Graph> Graph::build(const Manifest& m, std::vector<Error>* error
     for (const auto& tt : r.type->after_all) {
       auto hit = by_type.find(tt);
       if (hit == by_type.end()) continue;
-      for (size_t j : hit->second) add(j, i, "inferred", r.type->name + " comes after every " + tt, r.loc);
+      for (size_t j : hit->second)
+        add(j, i, "inferred", r.type->name + " comes after every " + tt, r.loc);
     }
   }
   return g;
@@ -183,7 +184,7 @@ std::string describe_cycle(const Manifest& m, const std::vector<EdgeInfo>& cycle
   std::string out;
   for (const auto& e : cycle) {
     if (out.empty()) out = m.resources[e.from].id;
-    std::string how = e.kind == "depends_on" ? "explicit depends_on"
+    std::string how = e.kind == "depends_on"  ? "explicit depends_on"
                       : e.kind == "reference" ? "explicit ${} reference"
                                               : "inferred: " + e.why;
     out += " -> " + m.resources[e.to].id + " (" + e.loc.str() + ", " + how + ")";
@@ -192,7 +193,8 @@ std::string describe_cycle(const Manifest& m, const std::vector<EdgeInfo>& cycle
 }
 
 std::string Graph::to_dot(const Manifest& m) const {
-  std::string out = "digraph converge {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n";
+  std::string out =
+      "digraph converge {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n";
   auto q = [](const std::string& s) {
     std::string r = "\"";
     for (char c : s) {
@@ -203,8 +205,10 @@ std::string Graph::to_dot(const Manifest& m) const {
   };
   for (const auto& r : m.resources) {
     out += "  " + q(r.id);
-    if (r.type->check_only) out += " [style=dashed]";
-    else if (r.absent) out += " [color=red]";
+    if (r.type->check_only)
+      out += " [style=dashed]";
+    else if (r.absent)
+      out += " [color=red]";
     out += ";\n";
   }
   for (const auto& e : edges_) {
@@ -220,7 +224,8 @@ std::string Graph::to_json(const Manifest& m) const {
   j["format_version"] = "1";
   j["nodes"] = nlohmann::json::array();
   for (const auto& r : m.resources)
-    j["nodes"].push_back({{"id", r.id}, {"type", r.type->name}, {"ensure", r.absent ? "absent" : "present"}});
+    j["nodes"].push_back(
+        {{"id", r.id}, {"type", r.type->name}, {"ensure", r.absent ? "absent" : "present"}});
   j["edges"] = nlohmann::json::array();
   for (const auto& e : edges_)
     j["edges"].push_back({{"from", m.resources[e.from].id},

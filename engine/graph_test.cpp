@@ -1,6 +1,7 @@
+#include "engine/graph.h"
+
 #include <doctest/doctest.h>
 
-#include "engine/graph.h"
 #include "providers/registry.h"
 
 using namespace converge;
@@ -13,7 +14,8 @@ struct Built {
   size_t at(const std::string& id) const { return lr.manifest.index.at(id); }
   bool before(const std::string& a, const std::string& b) const {
     auto order = g->topo_order();
-    auto pa = std::find(order.begin(), order.end(), at(a)), pb = std::find(order.begin(), order.end(), at(b));
+    auto pa = std::find(order.begin(), order.end(), at(a)),
+         pb = std::find(order.begin(), order.end(), at(b));
     return pa < pb;
   }
 };
@@ -118,5 +120,6 @@ path = "OU=Old,DC=t"
 enabled = false
 )");
   REQUIRE(b.errors.size() == 1);
-  CHECK(b.errors[0].str().find("account.new: needs ou.old, which is ensure = \"absent\"") != std::string::npos);
+  CHECK(b.errors[0].str().find("account.new: needs ou.old, which is ensure = \"absent\"") !=
+        std::string::npos);
 }

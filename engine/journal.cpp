@@ -10,21 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/manifest.h"
+#include "engine/values.h"
 
 namespace converge {
 
 using json = nlohmann::json;
 
 namespace {
-
-std::string now_iso() {
-  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string hostname() {
   char buf[256] = {0};
@@ -35,7 +27,9 @@ std::string hostname() {
 // Small RAII statement wrapper: prepare, bind, step.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) { ok_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) == SQLITE_OK; }
+  Stmt(sqlite3* db, const char* sql) {
+    ok_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) == SQLITE_OK;
+  }
   ~Stmt() { sqlite3_finalize(st_); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
@@ -60,25 +54,6 @@ class Stmt {
   bool ok_ = false;
 };
 
-json value_json(const Value& v) {
-  switch (v.kind()) {
-    case Value::Kind::kNull:
-      return nullptr;
-    case Value::Kind::kBool:
-      return v.as_bool();
-    case Value::Kind::kInt:
-      return v.as_int();
-    case Value::Kind::kString:
-      return v.as_string();
-    case Value::Kind::kList: {
-      json a = json::array();
-      for (const auto& e : v.as_list()) a.push_back(value_json(e));
-      return a;
-    }
-  }
-  return nullptr;
-}
-
 RunRecord read_run(const Stmt& s) {
   RunRecord r;
   r.id = s.integer(0);
@@ -95,7 +70,8 @@ RunRecord read_run(const Stmt& s) {
   return r;
 }
 
-const char* kRunColumns = "id, kind, manifest, manifest_hash, started, finished, status, host, pid, summary, undoes";
+const char* kRunColumns =
+    "id, kind, manifest, manifest_hash, started, finished, status, host, pid, summary, undoes";
 
 }  // namespace
 
@@ -130,8 +106,9 @@ Journal::~Journal() {
 }
 
 Error Journal::err(const std::string& what) const {
-  return Error::Io("journal " + path_ + ": " + what + ": " + (db_ ? sqlite3_errmsg(db_) : "not open"),
-                   "check the file, or pass --journal PATH");
+  return Error::Io(
+      "journal " + path_ + ": " + what + ": " + (db_ ? sqlite3_errmsg(db_) : "not open"),
+      "check the file, or pass --journal PATH");
 }
 
 Status Journal::exec(const char* sql) {
@@ -150,21 +127,26 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path) {
   std::error_code ec;
   auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  if (sqlite3_open_v2(path.c_str(), &j->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
-      SQLITE_OK)
+  if (sqlite3_open_v2(path.c_str(), &j->db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK)
     return j->err("cannot open");
   sqlite3_busy_timeout(j->db_, 10000);
   CONVERGE_TRY(j->exec(
       "PRAGMA journal_mode=WAL;"
       "PRAGMA synchronous=NORMAL;"
-      "CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, manifest TEXT,"
-      " manifest_hash TEXT, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL, host TEXT, pid INTEGER,"
+      "CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
+      "manifest TEXT,"
+      " manifest_hash TEXT, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL, host TEXT, "
+      "pid INTEGER,"
       " summary TEXT, undoes INTEGER DEFAULT 0, plan TEXT);"
-      "CREATE TABLE IF NOT EXISTS changes(run INTEGER NOT NULL, seq INTEGER NOT NULL, resource TEXT NOT NULL,"
+      "CREATE TABLE IF NOT EXISTS changes(run INTEGER NOT NULL, seq INTEGER NOT NULL, resource "
+      "TEXT NOT NULL,"
       " type TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL, error TEXT, changes TEXT,"
       " started TEXT, finished TEXT, PRIMARY KEY(run, seq));"
       "CREATE INDEX IF NOT EXISTS changes_by_resource ON changes(resource, run);"
-      "CREATE TABLE IF NOT EXISTS desired(manifest_hash TEXT PRIMARY KEY, fingerprints TEXT NOT NULL);"));
+      "CREATE TABLE IF NOT EXISTS desired(manifest_hash TEXT PRIMARY KEY, fingerprints TEXT NOT "
+      "NULL);"));
   return j;
 }
 
@@ -184,7 +166,8 @@ Result<RunRecord> Journal::run(int64_t id) {
   if (!s.ok()) return err("query");
   s.bind(1, id);
   if (s.step() != SQLITE_ROW)
-    return Error::NotFound("no run " + std::to_string(id) + " in the journal " + path_, "see `converge history`");
+    return Error::NotFound("no run " + std::to_string(id) + " in the journal " + path_,
+                           "see `converge history`");
   return read_run(s);
 }
 
@@ -197,7 +180,8 @@ Result<std::vector<RunRecord>> Journal::recover_interrupted() {
     std::string me = hostname();
     while (s.step() == SQLITE_ROW) {
       RunRecord r = read_run(s);
-      bool alive = r.host == me && r.pid > 0 && (::kill(static_cast<pid_t>(r.pid), 0) == 0 || errno == EPERM);
+      bool alive = r.host == me && r.pid > 0 &&
+                   (::kill(static_cast<pid_t>(r.pid), 0) == 0 || errno == EPERM);
       if (!alive) gone.push_back(r);
     }
   }
@@ -227,7 +211,11 @@ Result<int64_t> Journal::begin_run(const std::string& kind, const Plan& plan, in
          "INSERT INTO runs(kind, manifest, manifest_hash, started, status, host, pid, undoes, plan)"
          " VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8)");
   if (!s.ok()) return err("insert");
-  s.bind(1, kind).bind(2, canonical_manifest(plan.manifest_path)).bind(3, plan.manifest_hash).bind(4, now_iso()).bind(5, hostname());
+  s.bind(1, kind)
+      .bind(2, canonical_manifest(plan.manifest_path))
+      .bind(3, plan.manifest_hash)
+      .bind(4, now_iso())
+      .bind(5, hostname());
   s.bind(6, static_cast<int64_t>(getpid())).bind(7, undoes).bind(8, compact.to_json());
   if (s.step() != SQLITE_DONE) return err("insert run");
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -237,15 +225,20 @@ Status Journal::intent(int64_t run, const PlannedResource& r) {
   json ch = json::array();
   for (const auto& c : r.changes)
     ch.push_back({{"attribute", c.attr},
-                  {"before", value_json(c.before)},
-                  {"after", c.sensitive ? json("(sensitive)") : value_json(c.after)}});
+                  {"before", value_to_json(c.before)},
+                  {"after", c.sensitive ? json("(sensitive)") : value_to_json(c.after)}});
   int64_t seq = static_cast<int64_t>(seq_.size()) + 1;
   seq_[std::to_string(run) + "|" + r.id] = seq;
   Stmt s(db_,
          "INSERT INTO changes(run, seq, resource, type, action, status, changes, started)"
          " VALUES(?1, ?2, ?3, ?4, ?5, 'intent', ?6, ?7)");
   if (!s.ok()) return err("insert");
-  s.bind(1, run).bind(2, seq).bind(3, r.id).bind(4, r.type->name).bind(5, action_name(r.action)).bind(6, ch.dump());
+  s.bind(1, run)
+      .bind(2, seq)
+      .bind(3, r.id)
+      .bind(4, r.type->name)
+      .bind(5, action_name(r.action))
+      .bind(6, ch.dump());
   s.bind(7, now_iso());
   if (s.step() != SQLITE_DONE) return err("insert change");
   return {};
@@ -262,7 +255,9 @@ Status Journal::outcome(int64_t run, const PlannedResource& r, const ResourceOut
   }
   Stmt s(db_, "UPDATE changes SET status=?3, error=?4, finished=?5 WHERE run=?1 AND seq=?2");
   if (!s.ok()) return err("update");
-  std::string e = o.error ? o.error->message : o.because.empty() ? "" : "dependency " + o.because + " did not apply";
+  std::string e = o.error             ? o.error->message
+                  : o.because.empty() ? ""
+                                      : "dependency " + o.because + " did not apply";
   s.bind(1, run).bind(2, it->second).bind(3, std::string(status)).bind(4, e).bind(5, now_iso());
   if (s.step() != SQLITE_DONE) return err("update change");
   return {};
@@ -280,12 +275,15 @@ Status Journal::begin_batch() { return exec("BEGIN IMMEDIATE"); }
 Status Journal::commit_batch() { return exec("COMMIT"); }
 
 Result<std::vector<ChangeRecord>> Journal::changes(int64_t run) {
-  Stmt s(db_, "SELECT run, seq, resource, type, action, status, error, changes FROM changes WHERE run=?1 ORDER BY seq");
+  Stmt s(db_,
+         "SELECT run, seq, resource, type, action, status, error, changes FROM changes WHERE "
+         "run=?1 ORDER BY seq");
   if (!s.ok()) return err("query");
   s.bind(1, run);
   std::vector<ChangeRecord> out;
   while (s.step() == SQLITE_ROW)
-    out.push_back({s.integer(0), s.integer(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7)});
+    out.push_back({s.integer(0), s.integer(1), s.text(2), s.text(3), s.text(4), s.text(5),
+                   s.text(6), s.text(7)});
   return out;
 }
 
@@ -293,11 +291,14 @@ Result<Plan> Journal::plan_of(int64_t run) {
   Stmt s(db_, "SELECT plan FROM runs WHERE id=?1");
   if (!s.ok()) return err("query");
   s.bind(1, run);
-  if (s.step() != SQLITE_ROW) return Error::NotFound("no run " + std::to_string(run) + " in the journal", "see `converge history`");
+  if (s.step() != SQLITE_ROW)
+    return Error::NotFound("no run " + std::to_string(run) + " in the journal",
+                           "see `converge history`");
   return Plan::from_json(s.text(0), path_ + "#run" + std::to_string(run));
 }
 
-Result<std::set<std::string>> Journal::changed_after(int64_t run, const std::set<std::string>& ids) {
+Result<std::set<std::string>> Journal::changed_after(int64_t run,
+                                                     const std::set<std::string>& ids) {
   Stmt s(db_, "SELECT DISTINCT resource FROM changes WHERE run > ?1 AND status='applied'");
   if (!s.ok()) return err("query");
   s.bind(1, run);
@@ -330,9 +331,10 @@ Status Journal::remember_desired(const Plan& plan) {
 }
 
 Result<std::optional<std::string>> Journal::last_success_hash(const std::string& path) {
-  Stmt s(db_,
-         "SELECT manifest_hash FROM runs WHERE status='succeeded' AND kind IN ('run','apply','drift')"
-         " AND manifest=?1 ORDER BY id DESC LIMIT 1");
+  Stmt s(
+      db_,
+      "SELECT manifest_hash FROM runs WHERE status='succeeded' AND kind IN ('run','apply','drift')"
+      " AND manifest=?1 ORDER BY id DESC LIMIT 1");
   if (!s.ok()) return err("query");
   s.bind(1, canonical_manifest(path));
   if (s.step() != SQLITE_ROW) return std::optional<std::string>();
@@ -366,13 +368,15 @@ void classify_changes(Journal& j, Plan& plan) {
     before = std::move(*fps);
   }
   for (auto& r : plan.resources) {
-    if (r.action != Action::kCreate && r.action != Action::kUpdate && r.action != Action::kDelete) continue;
+    if (r.action != Action::kCreate && r.action != Action::kUpdate && r.action != Action::kDelete)
+      continue;
     if (**last == plan.manifest_hash) {
       r.cause = "corrective";
       continue;
     }
     auto it = before.find(r.id);
-    r.cause = it == before.end() || it->second != desired_fingerprint(r.desired) ? "intentional" : "corrective";
+    r.cause = it == before.end() || it->second != desired_fingerprint(r.desired) ? "intentional"
+                                                                                 : "corrective";
   }
 }
 

@@ -2,6 +2,7 @@
 #include "engine/manifest.h"
 
 #include <arpa/inet.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -9,7 +10,6 @@
 #include <functional>
 #include <future>
 #include <sstream>
-#include <toml++/toml.h>
 #include <unordered_set>
 
 #include "engine/api/ad_rights.h"
@@ -18,7 +18,8 @@
 namespace converge {
 namespace {
 
-const std::vector<std::string> kMetaKeys = {"ensure", "depends_on", "provider", "for_each", "drift"};
+const std::vector<std::string> kMetaKeys = {"ensure", "depends_on", "provider", "for_each",
+                                            "drift"};
 
 // toml++ describes some mistakes by their symptom; say what the writer most likely did.
 std::string explain_toml_error(std::string_view text, const toml::parse_error& e) {
@@ -32,10 +33,12 @@ std::string explain_toml_error(std::string_view text, const toml::parse_error& e
   }
   if (start != std::string_view::npos && start <= text.size()) {
     size_t end = text.find('\n', start);
-    line = std::string(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    line = std::string(
+        text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
   }
   if (d.find("parsing string") != std::string::npos &&
-      (std::count(line.begin(), line.end(), '"') % 2 == 1 || d.find("control characters") != std::string::npos))
+      (std::count(line.begin(), line.end(), '"') % 2 == 1 ||
+       d.find("control characters") != std::string::npos))
     return "unterminated string (a closing \" is missing)";
   return d;
 }
@@ -97,7 +100,8 @@ size_t split_point(std::string_view text) {
     if (pos == std::string_view::npos) return 0;
     size_t start = pos + 1;
     size_t end = text.find('\n', start);
-    std::string_view line = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    std::string_view line =
+        text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
     // "[word.rest]" and nothing else on the line but an optional comment.
     size_t close = line.find(']');
     bool header = line.size() > 3 && line[1] != '[' && close != std::string_view::npos &&
@@ -113,7 +117,8 @@ size_t split_point(std::string_view text) {
 }
 
 // Moves the tables of `from` into `into`; a table both define is a redefinition, as TOML says.
-std::optional<toml::parse_error> merge_tables(toml::table& into, toml::table& from, const std::string& prefix) {
+std::optional<toml::parse_error> merge_tables(toml::table& into, toml::table& from,
+                                              const std::string& prefix) {
   for (auto&& [k, node] : from) {
     std::string name = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     toml::node* existing = into.get(k.str());
@@ -127,7 +132,8 @@ std::optional<toml::parse_error> merge_tables(toml::table& into, toml::table& fr
       if (auto e = merge_tables(*a, *b, name)) return e;
       continue;
     }
-    std::string desc = "Error while parsing table header: cannot redefine existing table '" + name + "'";
+    std::string desc =
+        "Error while parsing table header: cannot redefine existing table '" + name + "'";
     return toml::parse_error(desc.c_str(), k.source());
   }
   return std::nullopt;
@@ -138,7 +144,9 @@ std::optional<toml::parse_error> merge_tables(toml::table& into, toml::table& fr
 toml::table parse_document(std::string_view text, const std::string& path) {
   size_t cut = split_point(text);
   if (cut == 0) return toml::parse(text, path);
-  std::string second(static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(cut), '\n')), '\n');
+  std::string second(
+      static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(cut), '\n')),
+      '\n');
   second.append(text.substr(cut));
   auto other = std::async(std::launch::async, [&] { return toml::parse(second, path); });
   toml::table first;
@@ -162,7 +170,8 @@ struct RawAttr {
 
 class Loader {
  public:
-  Loader(std::string path, const std::vector<ProviderKind>& kinds) : path_(std::move(path)), kinds_(kinds) {}
+  Loader(std::string path, const std::vector<ProviderKind>& kinds)
+      : path_(std::move(path)), kinds_(kinds) {}
 
   LoadResult run(std::string_view text) {
     LoadResult out;
@@ -172,42 +181,44 @@ class Loader {
     m.dir = slash == std::string::npos ? "." : path_.substr(0, slash);
     m.hash = content_hash(text);
     {  // the TOML document is freed before references are resolved
-    toml::table root;
-    try {
-      root = parse_document(text, path_);
-    } catch (const toml::parse_error& e) {
-      Error err = Error::Invalid("TOML syntax error: " + explain_toml_error(text, e), "fix the syntax at this position");
-      err.loc = loc_of(e.source(), path_);
-      out.errors.push_back(std::move(err));
-      return out;
-    }
-    // vars and providers first: resources refer to both.
-    vars_ = &m.vars;
-    if (auto* vars = root.get("vars")) load_vars(*vars, m);
-    if (auto* prov = root.get("provider")) load_providers(*prov, m);
-    std::vector<std::string> type_names;
-    for (const auto& t : all_types()) type_names.push_back(t.name);
-    for (auto&& [k, node] : root) {
-      std::string key(k.str());
-      if (key == "vars" || key == "provider") continue;
-      const TypeSpec* ts = find_type(key);
-      if (!ts) {
-        std::string near = closest(key, type_names);
-        fail(Error::Invalid("unknown resource type '" + key + "'",
-                            near.empty() ? "see `converge schema` for the resource types"
-                                         : "did you mean '" + near + "'?")
-                 .at(loc_of(k.source(), path_)));
-        continue;
+      toml::table root;
+      try {
+        root = parse_document(text, path_);
+      } catch (const toml::parse_error& e) {
+        Error err = Error::Invalid("TOML syntax error: " + explain_toml_error(text, e),
+                                   "fix the syntax at this position");
+        err.loc = loc_of(e.source(), path_);
+        out.errors.push_back(std::move(err));
+        return out;
       }
-      auto* tbl = node.as_table();
-      if (!tbl) {
-        fail(Error::Invalid("'" + key + "' must be a table of resources: [" + key + ".NAME]",
-                            "write [" + key + ".my_name] followed by its attributes")
-                 .at(loc_of(k.source(), path_)));
-        continue;
+      // vars and providers first: resources refer to both.
+      vars_ = &m.vars;
+      if (auto* vars = root.get("vars")) load_vars(*vars, m);
+      if (auto* prov = root.get("provider")) load_providers(*prov, m);
+      std::vector<std::string> type_names;
+      for (const auto& t : all_types()) type_names.push_back(t.name);
+      for (auto&& [k, node] : root) {
+        std::string key(k.str());
+        if (key == "vars" || key == "provider") continue;
+        const TypeSpec* ts = find_type(key);
+        if (!ts) {
+          std::string near = closest(key, type_names);
+          fail(Error::Invalid("unknown resource type '" + key + "'",
+                              near.empty() ? "see `converge schema` for the resource types"
+                                           : "did you mean '" + near + "'?")
+                   .at(loc_of(k.source(), path_)));
+          continue;
+        }
+        auto* tbl = node.as_table();
+        if (!tbl) {
+          fail(Error::Invalid("'" + key + "' must be a table of resources: [" + key + ".NAME]",
+                              "write [" + key + ".my_name] followed by its attributes")
+                   .at(loc_of(k.source(), path_)));
+          continue;
+        }
+        for (auto&& [rk, rnode] : *tbl)
+          load_resource(*ts, std::string(rk.str()), loc_of(rk.source(), path_), rnode, m);
       }
-      for (auto&& [rk, rnode] : *tbl) load_resource(*ts, std::string(rk.str()), loc_of(rk.source(), path_), rnode, m);
-    }
     }
     resolve_all(m);
     assign_providers(m);
@@ -222,10 +233,11 @@ class Loader {
 
   // ---- values ----
 
-  std::optional<Value> convert(const toml::node& n, const std::string& what, const std::string& rid, bool allow_table,
-                               const AttrSpec* spec = nullptr) {
+  std::optional<Value> convert(const toml::node& n, const std::string& what, const std::string& rid,
+                               bool allow_table, const AttrSpec* spec = nullptr) {
     if (spec && n.is_floating_point()) {
-      fail(Error::Invalid("'" + what + "' must be " + attr_type_name(spec->type) + ", not a float", spec->doc)
+      fail(Error::Invalid("'" + what + "' must be " + attr_type_name(spec->type) + ", not a float",
+                          spec->doc)
                .at(loc_of(n.source(), path_))
                .on(rid));
       return std::nullopt;
@@ -239,7 +251,8 @@ class Loader {
         auto v = convert(el, what, rid, false);
         if (!v) return std::nullopt;
         if (v->is_list()) {
-          fail(Error::Invalid(what + ": nested arrays are not allowed", "use a flat array of strings")
+          fail(Error::Invalid(what + ": nested arrays are not allowed",
+                              "use a flat array of strings")
                    .at(loc_of(el.source(), path_))
                    .on(rid));
           return std::nullopt;
@@ -295,7 +308,8 @@ class Loader {
   void load_providers(const toml::node& n, Manifest& m) {
     auto* tbl = n.as_table();
     if (!tbl) {
-      fail(Error::Invalid("'provider' must be a table of providers: [provider.NAME]", "write [provider.lab] type = \"lab\"")
+      fail(Error::Invalid("'provider' must be a table of providers: [provider.NAME]",
+                          "write [provider.lab] type = \"lab\"")
                .at(loc_of(n.source(), path_)));
       return;
     }
@@ -308,7 +322,8 @@ class Loader {
       std::string where = "provider." + p.name;
       auto* pt = v.as_table();
       if (!pt) {
-        fail(Error::Invalid(where + " must be a table", "write [" + where + "] type = \"lab\"").at(p.loc));
+        fail(Error::Invalid(where + " must be a table", "write [" + where + "] type = \"lab\"")
+                 .at(p.loc));
         continue;
       }
       std::map<std::string, Loc> setting_locs;
@@ -319,22 +334,25 @@ class Loader {
       }
       auto t = p.settings.find("type");
       if (t == p.settings.end() || !t->second.is_string()) {
-        fail(Error::Invalid(where + ": missing 'type'", "add type = \"lab\", \"ldap\" or \"dns\"").at(p.loc));
+        fail(Error::Invalid(where + ": missing 'type'", "add type = \"lab\", \"ldap\" or \"dns\"")
+                 .at(p.loc));
         continue;
       }
       p.type = t->second.as_string();
       const ProviderKind* pk = kind(p.type);
       if (!pk) {
         std::string near = closest(p.type, kind_names);
-        fail(Error::Invalid(where + ": unknown provider type '" + p.type + "'",
-                            near.empty() ? "known types: lab, ldap, dns" : "did you mean '" + near + "'?")
+        fail(Error::Invalid(
+                 where + ": unknown provider type '" + p.type + "'",
+                 near.empty() ? "known types: lab, ldap, dns" : "did you mean '" + near + "'?")
                  .at(setting_locs["type"]));
         continue;
       }
       for (const auto& s : pk->secret_settings) {
         auto it = p.settings.find(s);
-        if (it != p.settings.end() && !(it->second.is_string() && (it->second.as_string().rfind("env:", 0) == 0 ||
-                                                                    it->second.as_string().rfind("file:", 0) == 0))) {
+        if (it != p.settings.end() &&
+            !(it->second.is_string() && (it->second.as_string().rfind("env:", 0) == 0 ||
+                                         it->second.as_string().rfind("file:", 0) == 0))) {
           fail(Error::Invalid(where + "." + s + ": secrets must not be written in the manifest",
                               "write " + s + " = { env = \"VAR\" } or { file = \"path\" }")
                    .at(setting_locs[s]));
@@ -351,17 +369,21 @@ class Loader {
     std::map<std::string, RawAttr> raw;
   };
 
-  void load_resource(const TypeSpec& ts, const std::string& name, Loc loc, const toml::node& node, Manifest& m) {
+  void load_resource(const TypeSpec& ts, const std::string& name, Loc loc, const toml::node& node,
+                     Manifest& m) {
     std::string base_id = ts.name + "." + name;
     auto* tbl = node.as_table();
     if (!tbl) {
-      fail(Error::Invalid("a resource must be a table", "write [" + base_id + "] on its own line, then its attributes")
+      fail(Error::Invalid("a resource must be a table",
+                          "write [" + base_id + "] on its own line, then its attributes")
                .at(loc)
                .on(base_id));
       return;
     }
     if (name.empty() || name.find_first_of("[]${}") != std::string::npos) {
-      fail(Error::Invalid("invalid resource name '" + name + "'", "use letters, digits, _ and -").at(loc).on(base_id));
+      fail(Error::Invalid("invalid resource name '" + name + "'", "use letters, digits, _ and -")
+               .at(loc)
+               .on(base_id));
       return;
     }
     std::map<std::string, RawAttr> raw;
@@ -377,10 +399,12 @@ class Loader {
         for (const auto& mk : kMetaKeys) known.push_back(mk);
         std::string near = closest(key, known);
         if (!near.empty()) suggested_[base_id].insert(near);
-        std::string hint = as ? "'" + key + "' is derived and cannot be set"
-                          : near.empty() ? "attributes of " + ts.name + ": " + join(known)
-                                         : "did you mean '" + near + "'?";
-        fail(Error::Invalid("unknown attribute '" + key + "' for type " + ts.name, hint).at(kl).on(base_id));
+        std::string hint = as             ? "'" + key + "' is derived and cannot be set"
+                           : near.empty() ? "attributes of " + ts.name + ": " + join(known)
+                                          : "did you mean '" + near + "'?";
+        fail(Error::Invalid("unknown attribute '" + key + "' for type " + ts.name, hint)
+                 .at(kl)
+                 .on(base_id));
         continue;
       }
       auto val = convert(v, key, base_id, as && as->type == AttrType::kSecret, as);
@@ -411,11 +435,14 @@ class Loader {
       std::set<std::string> seen;
       for (const auto& el : v.as_list()) {
         if (!(el.is_string() || el.is_int()) || el.text().empty()) {
-          fail(Error::Invalid("for_each elements must be non-empty strings", "").at(fe->second.loc).on(base_id));
+          fail(Error::Invalid("for_each elements must be non-empty strings", "")
+                   .at(fe->second.loc)
+                   .on(base_id));
           return;
         }
         if (!seen.insert(el.text()).second) {
-          fail(Error::Invalid("for_each has '" + el.text() + "' twice", "each element names one instance; remove the duplicate")
+          fail(Error::Invalid("for_each has '" + el.text() + "' twice",
+                              "each element names one instance; remove the duplicate")
                    .at(fe->second.loc)
                    .on(base_id));
           return;
@@ -437,7 +464,9 @@ class Loader {
       // The last instance may take the raw values; earlier ones copy them.
       std::map<std::string, RawAttr> mine = &key == &keys.back() ? std::move(raw) : raw;
       for (auto& [k, ra] : mine) {
-        if (!ra.value.is_list() && !(ra.value.is_string() && ra.value.as_string().find("${") != std::string::npos)) continue;
+        if (!ra.value.is_list() &&
+            !(ra.value.is_string() && ra.value.as_string().find("${") != std::string::npos))
+          continue;
         size_t before = errors_.size();
         ra.value = substitute_vars(ra.value, ra.loc, r.id, each);
         if (errors_.size() != before) poisoned_.insert(r.id + "\n" + k);
@@ -474,22 +503,32 @@ class Loader {
       return ra;
     };
     if (auto e = take("ensure")) {
-      if (!e->value.is_string() || (e->value.as_string() != "present" && e->value.as_string() != "absent")) {
+      if (!e->value.is_string() ||
+          (e->value.as_string() != "present" && e->value.as_string() != "absent")) {
         fail(Error::Invalid("ensure must be \"present\" or \"absent\"", "").at(e->loc).on(r.id));
       } else {
         r.absent = e->value.as_string() == "absent";
         if (r.absent && r.type->check_only)
-          fail(Error::Invalid("a check cannot be absent", "remove ensure = \"absent\" or the resource").at(e->loc).on(r.id));
+          fail(Error::Invalid("a check cannot be absent",
+                              "remove ensure = \"absent\" or the resource")
+                   .at(e->loc)
+                   .on(r.id));
       }
     }
     if (auto d = take("drift")) {
       std::string s = d->value.text();
-      if (s == "monitor") r.drift = DriftMode::kMonitor;
-      else if (s == "correct") r.drift = DriftMode::kCorrect;
-      else fail(Error::Invalid("drift must be \"monitor\" or \"correct\"", "").at(d->loc).on(r.id));
+      if (s == "monitor")
+        r.drift = DriftMode::kMonitor;
+      else if (s == "correct")
+        r.drift = DriftMode::kCorrect;
+      else
+        fail(Error::Invalid("drift must be \"monitor\" or \"correct\"", "").at(d->loc).on(r.id));
     }
     if (auto p = take("provider")) {
-      if (!p->value.is_string()) fail(Error::Invalid("provider must be a string naming a [provider.NAME] block", "").at(p->loc).on(r.id));
+      if (!p->value.is_string())
+        fail(Error::Invalid("provider must be a string naming a [provider.NAME] block", "")
+                 .at(p->loc)
+                 .on(r.id));
       else {
         r.provider = p->value.as_string();
         provider_locs_[r.id] = p->loc;
@@ -497,7 +536,8 @@ class Loader {
     }
     if (auto d = take("depends_on")) {
       if (!d->value.is_list()) {
-        fail(Error::Invalid("depends_on must be an array of resource ids", "write depends_on = [\"account.trg_ex\"]")
+        fail(Error::Invalid("depends_on must be an array of resource ids",
+                            "write depends_on = [\"account.trg_ex\"]")
                  .at(d->loc)
                  .on(r.id));
       } else {
@@ -507,7 +547,8 @@ class Loader {
   }
 
   // Replace ${var.X} and ${each.value}; leave ${TYPE.NAME.ATTR} for resolve().
-  Value substitute_vars(const Value& v, const Loc& loc, const std::string& rid, const std::string* each) {
+  Value substitute_vars(const Value& v, const Loc& loc, const std::string& rid,
+                        const std::string* each) {
     if (v.is_list()) {
       std::vector<Value> out;
       for (const auto& el : v.as_list()) {
@@ -545,8 +586,9 @@ class Loader {
           std::vector<std::string> names;
           for (const auto& [k, _] : *vars_) names.push_back(k);
           std::string near = closest(name, names);
-          fail(Error::Invalid("unknown variable '" + name + "'",
-                              near.empty() ? "declare it under [vars]" : "did you mean 'var." + near + "'?")
+          fail(Error::Invalid(
+                   "unknown variable '" + name + "'",
+                   near.empty() ? "declare it under [vars]" : "did you mean 'var." + near + "'?")
                    .at(loc)
                    .on(rid));
           return v;
@@ -555,7 +597,10 @@ class Loader {
         out += it->second.text();
       } else if (expr == "each.value" || expr == "each.key") {
         if (!each) {
-          fail(Error::Invalid("${" + expr + "} outside a for_each resource", "add for_each = [...] or remove it").at(loc).on(rid));
+          fail(Error::Invalid("${" + expr + "} outside a for_each resource",
+                              "add for_each = [...] or remove it")
+                   .at(loc)
+                   .on(rid));
           return v;
         }
         out += *each;
@@ -585,7 +630,8 @@ class Loader {
     } else {
       after_name = dot2;
     }
-    if (after_name == std::string::npos || after_name >= expr.size() || expr[after_name] != '.') return false;
+    if (after_name == std::string::npos || after_name >= expr.size() || expr[after_name] != '.')
+      return false;
     id = expr.substr(0, after_name);
     attr = expr.substr(after_name + 1);
     return !attr.empty();
@@ -654,7 +700,8 @@ class Loader {
       std::string id, attr;
       const std::string rid = m.resources[i].id;
       if (!parse_ref(expr, id, attr)) {
-        fail(Error::Invalid("cannot understand ${" + expr + "}", "write ${var.NAME}, ${each.value} or ${TYPE.NAME.ATTR}")
+        fail(Error::Invalid("cannot understand ${" + expr + "}",
+                            "write ${var.NAME}, ${each.value} or ${TYPE.NAME.ATTR}")
                  .at(loc)
                  .on(rid));
         return v;
@@ -683,11 +730,11 @@ class Loader {
         std::string chain = m.resources[j].id;
         for (size_t k = from; k < stack_.size(); ++k) {
           size_t to = k + 1 < stack_.size() ? stack_[k + 1].first : i;
-          chain += " -> " + m.resources[to].id + " (" + stack_[k].second.str() + ", explicit ${} reference)";
+          chain += " -> " + m.resources[to].id + " (" + stack_[k].second.str() +
+                   ", explicit ${} reference)";
         }
         chain += " -> " + m.resources[j].id + " (" + loc.str() + ", explicit ${} reference)";
-        fail(Error::Invalid("reference cycle: " + chain,
-                            "break the cycle of ${...} references")
+        fail(Error::Invalid("reference cycle: " + chain, "break the cycle of ${...} references")
                  .at(loc)
                  .on(rid));
         return v;
@@ -708,7 +755,10 @@ class Loader {
         return v;
       }
       if (target.type->attr(attr)->type == AttrType::kSecret) {
-        fail(Error::Invalid("${" + expr + "} refers to a secret", "refer to the secret's source instead").at(loc).on(rid));
+        fail(Error::Invalid("${" + expr + "} refers to a secret",
+                            "refer to the secret's source instead")
+                 .at(loc)
+                 .on(rid));
         return v;
       }
       m.resources[i].deps.push_back({id, loc, "reference"});
@@ -726,9 +776,13 @@ class Loader {
       if (a.computed) continue;
       auto it = r.attrs.find(a.name);
       if (it == r.attrs.end()) {
-        if (a.def) r.attrs[a.name] = *a.def;
+        if (a.def)
+          r.attrs[a.name] = *a.def;
         else if (a.required && !r.absent && !suggested_[base_group(r)].count(a.name))
-          fail(Error::Invalid("missing required attribute '" + a.name + "'", "add " + a.name + " = ...: " + a.doc).at(r.loc).on(r.id));
+          fail(Error::Invalid("missing required attribute '" + a.name + "'",
+                              "add " + a.name + " = ...: " + a.doc)
+                   .at(r.loc)
+                   .on(r.id));
         else if (a.required && a.identity)
           fail(Error::Invalid("missing required attribute '" + a.name + "'",
                               "an absent resource still needs the attributes that identify it")
@@ -752,13 +806,16 @@ class Loader {
           break;
         case AttrType::kList:
           if (v.is_string()) v = Value::List({v});
-          good = v.is_list() && std::all_of(v.as_list().begin(), v.as_list().end(), [](const Value& e) { return e.is_string(); });
+          good = v.is_list() && std::all_of(v.as_list().begin(), v.as_list().end(),
+                                            [](const Value& e) { return e.is_string(); });
           break;
         case AttrType::kSecret:
-          good = v.is_string() && (v.as_string().rfind("env:", 0) == 0 || v.as_string().rfind("file:", 0) == 0);
+          good = v.is_string() &&
+                 (v.as_string().rfind("env:", 0) == 0 || v.as_string().rfind("file:", 0) == 0);
           if (!good) {
-            fail(Error::Invalid("'" + a.name + "' is a secret and must not be written in the manifest",
-                                "write " + a.name + " = { env = \"VAR\" } or { file = \"path\" }")
+            fail(Error::Invalid(
+                     "'" + a.name + "' is a secret and must not be written in the manifest",
+                     "write " + a.name + " = { env = \"VAR\" } or { file = \"path\" }")
                      .at(at())
                      .on(r.id));
             continue;
@@ -769,18 +826,22 @@ class Loader {
           break;
       }
       if (!good) {
-        fail(Error::Invalid("'" + a.name + "' must be " + attr_type_name(a.type) + ", not " + kind_name(v), a.doc)
+        fail(Error::Invalid(
+                 "'" + a.name + "' must be " + attr_type_name(a.type) + ", not " + kind_name(v),
+                 a.doc)
                  .at(at())
                  .on(r.id));
         continue;
       }
       if (!a.allowed.empty()) {
         for (const auto& s : v.strings()) {
-          auto ok = std::find_if(a.allowed.begin(), a.allowed.end(), [&](const std::string& x) { return iequals(x, s); });
+          auto ok = std::find_if(a.allowed.begin(), a.allowed.end(),
+                                 [&](const std::string& x) { return iequals(x, s); });
           if (ok == a.allowed.end()) {
             std::string near = closest(s, a.allowed);
             fail(Error::Invalid("'" + a.name + "' = \"" + s + "\" is not allowed",
-                                (near.empty() ? std::string() : "did you mean '" + near + "'? ") + "allowed: " + join(a.allowed))
+                                (near.empty() ? std::string() : "did you mean '" + near + "'? ") +
+                                    "allowed: " + join(a.allowed))
                      .at(at())
                      .on(r.id));
           } else if (v.is_string()) {
@@ -807,44 +868,57 @@ class Loader {
       bool has_value = r.attrs.count("value"), has_copy = r.attrs.count("copy_from");
       if (has_value == has_copy)
         fail(Error::Invalid("set exactly one of 'value' and 'copy_from'",
-                            "value = \"...\" writes a literal; copy_from = \"adminDisplayName\" copies another attribute")
+                            "value = \"...\" writes a literal; copy_from = \"adminDisplayName\" "
+                            "copies another attribute")
                  .at(r.loc)
                  .on(r.id));
     }
     if (t == "exchange_role" && !r.absent) {
       bool server_role = iequals(r.attrs["role"].text(), "server_administrator");
       if (server_role && !r.attrs.count("server"))
-        fail(Error::Invalid("server_administrator needs 'server'", "add server = \"EXCH1\" (the server it administers)")
+        fail(Error::Invalid("server_administrator needs 'server'",
+                            "add server = \"EXCH1\" (the server it administers)")
                  .at(r.loc)
                  .on(r.id));
       if (!server_role && r.attrs.count("server"))
-        fail(Error::Invalid("'server' applies only to server_administrator", "remove server, or set role = \"server_administrator\"")
+        fail(Error::Invalid("'server' applies only to server_administrator",
+                            "remove server, or set role = \"server_administrator\"")
                  .at(r.loc_of("server"))
                  .on(r.id));
     }
     if (t == "dns_record" && !r.absent) {
       std::string type = lower(r.attrs["type"].text());
       auto vals = r.attrs["values"].strings();
-      if (vals.empty()) fail(Error::Invalid("'values' must not be empty", "").at(r.loc_of("values")).on(r.id));
+      if (vals.empty())
+        fail(Error::Invalid("'values' must not be empty", "").at(r.loc_of("values")).on(r.id));
       for (const auto& v : vals) {
         auto f = split_ws(v);
         bool ok = !f.empty();
-        if (type == "a") ok = is_ipv4(v);
+        if (type == "a")
+          ok = is_ipv4(v);
         else if (type == "aaaa") {
           in6_addr a6{};
           ok = f.size() == 1 && inet_pton(AF_INET6, f[0].c_str(), &a6) == 1;
-        }
-        else if (type == "mx") ok = f.size() == 2 && is_uint(f[0], 65535);
-        else if (type == "srv") ok = f.size() == 4 && is_uint(f[0], 65535) && is_uint(f[1], 65535) && is_uint(f[2], 65535);
-        else if (type == "cname" || type == "ptr" || type == "ns") ok = f.size() == 1;
+        } else if (type == "mx")
+          ok = f.size() == 2 && is_uint(f[0], 65535);
+        else if (type == "srv")
+          ok =
+              f.size() == 4 && is_uint(f[0], 65535) && is_uint(f[1], 65535) && is_uint(f[2], 65535);
+        else if (type == "cname" || type == "ptr" || type == "ns")
+          ok = f.size() == 1;
         if (!ok)
           fail(Error::Invalid("malformed " + r.attrs["type"].text() + " value '" + v + "'",
-                              type == "mx" ? "write \"10 exch1.target.local.\"" : type == "a" ? "write an IPv4 address like 192.0.2.10" : "")
+                              type == "mx"  ? "write \"10 exch1.target.local.\""
+                              : type == "a" ? "write an IPv4 address like 192.0.2.10"
+                                            : "")
                    .at(r.loc_of("values"))
                    .on(r.id));
       }
-      if (r.attrs.count("ttl") && (r.attrs["ttl"].as_int() < 0 || r.attrs["ttl"].as_int() > 2147483647))
-        fail(Error::Invalid("ttl out of range", "0 to 2147483647 seconds").at(r.loc_of("ttl")).on(r.id));
+      if (r.attrs.count("ttl") &&
+          (r.attrs["ttl"].as_int() < 0 || r.attrs["ttl"].as_int() > 2147483647))
+        fail(Error::Invalid("ttl out of range", "0 to 2147483647 seconds")
+                 .at(r.loc_of("ttl"))
+                 .on(r.id));
     }
   }
 
@@ -897,15 +971,17 @@ class Loader {
           for (const auto& d : m.providers) names.push_back(d.name);
           std::string near = closest(r.provider, names);
           fail(Error::Invalid("provider '" + r.provider + "' is not declared",
-                              near.empty() ? "add a [provider." + r.provider + "] block" : "did you mean '" + near + "'?")
+                              near.empty() ? "add a [provider." + r.provider + "] block"
+                                           : "did you mean '" + near + "'?")
                    .at(loc)
                    .on(r.id));
           continue;
         }
         const ProviderKind* k = kind(p->type);
         if (k && std::find(k->serves.begin(), k->serves.end(), r.type->name) == k->serves.end())
-          fail(Error::Invalid("provider '" + r.provider + "' (" + p->type + ") does not serve " + r.type->name,
-                              "pick a provider that serves it, or remove provider = ...")
+          fail(Error::Invalid(
+                   "provider '" + r.provider + "' (" + p->type + ") does not serve " + r.type->name,
+                   "pick a provider that serves it, or remove provider = ...")
                    .at(loc)
                    .on(r.id));
         continue;
@@ -913,7 +989,8 @@ class Loader {
       std::vector<const ProviderDecl*> serving;
       for (const auto& p : m.providers) {
         const ProviderKind* k = kind(p.type);
-        if (k && std::find(k->serves.begin(), k->serves.end(), r.type->name) != k->serves.end()) serving.push_back(&p);
+        if (k && std::find(k->serves.begin(), k->serves.end(), r.type->name) != k->serves.end())
+          serving.push_back(&p);
       }
       if (serving.size() == 1) {
         r.provider = serving[0]->name;
@@ -922,8 +999,9 @@ class Loader {
         r.provider = "lab";
         need_implicit_lab = true;
       } else {
-        fail(Error::Invalid("more than one provider serves " + r.type->name,
-                            "add provider = \"" + serving[0]->name + "\" (or another) to the resource")
+        fail(Error::Invalid(
+                 "more than one provider serves " + r.type->name,
+                 "add provider = \"" + serving[0]->name + "\" (or another) to the resource")
                  .at(r.loc)
                  .on(r.id));
       }
@@ -936,7 +1014,8 @@ class Loader {
       lab.loc = Loc{path_, 0, 0};
       m.providers.push_back(std::move(lab));
     } else if (need_implicit_lab && m.provider("lab")->type != "lab") {
-      fail(Error::Invalid("resources that no declared provider serves go to the embedded lab, but 'provider.lab' is not a lab",
+      fail(Error::Invalid("resources that no declared provider serves go to the embedded lab, but "
+                          "'provider.lab' is not a lab",
                           "rename that provider block")
                .at(m.provider("lab")->loc));
     }
@@ -952,7 +1031,8 @@ class Loader {
           for (const auto& [k, _] : m.index) ids.push_back(k);
         std::string near = closest(d.target, ids);
         fail(Error::Invalid("depends_on names unknown resource '" + d.target + "'",
-                            near.empty() ? "write TYPE.NAME of a declared resource" : "did you mean '" + near + "'?")
+                            near.empty() ? "write TYPE.NAME of a declared resource"
+                                         : "did you mean '" + near + "'?")
                  .at(d.loc)
                  .on(r.id));
       }
@@ -963,11 +1043,14 @@ class Loader {
   void check_duplicates(Manifest& m) {
     std::unordered_map<std::string, const Resource*> seen;
     for (const auto& r : m.resources) {
-      if (std::none_of(r.type->attrs.begin(), r.type->attrs.end(), [](const AttrSpec& a) { return a.identity; })) continue;
+      if (std::none_of(r.type->attrs.begin(), r.type->attrs.end(),
+                       [](const AttrSpec& a) { return a.identity; }))
+        continue;
       std::string key = r.type->name + "|" + r.provider + "|" + r.identity;
       auto [it, inserted] = seen.emplace(key, &r);
       if (!inserted)
-        fail(Error::Invalid("manages the same " + r.type->name + " as " + it->second->id + " (" + it->second->loc.str() + ")",
+        fail(Error::Invalid("manages the same " + r.type->name + " as " + it->second->id + " (" +
+                                it->second->loc.str() + ")",
                             "declare each object once")
                  .at(r.loc)
                  .on(r.id));
@@ -981,8 +1064,8 @@ class Loader {
   std::map<std::string, Loc> var_locs_;
   std::map<std::string, Loc> provider_locs_;
   std::vector<State> state_;
-  std::vector<std::pair<size_t, Loc>> stack_;          // resources being resolved, with the ref that led on
-  std::unordered_set<std::string> poisoned_;           // "id\nattr" whose value already failed
+  std::vector<std::pair<size_t, Loc>> stack_;  // resources being resolved, with the ref that led on
+  std::unordered_set<std::string> poisoned_;   // "id\nattr" whose value already failed
   std::map<std::string, std::set<std::string>> suggested_;  // TYPE.NAME -> attribute names hinted
 };
 
@@ -999,7 +1082,8 @@ std::string content_hash(std::string_view bytes) {
   return buf;
 }
 
-LoadResult load_manifest_string(std::string_view text, const std::string& path, const std::vector<ProviderKind>& kinds) {
+LoadResult load_manifest_string(std::string_view text, const std::string& path,
+                                const std::vector<ProviderKind>& kinds) {
   return Loader(path, kinds).run(text);
 }
 
@@ -1008,7 +1092,8 @@ LoadResult load_manifest_file(const std::string& path, const std::vector<Provide
   if (!in) {
     LoadResult out;
     out.manifest.path = path;
-    out.errors.push_back(Error::Io("cannot read manifest '" + path + "'", "check the path").at(Loc{path, 0, 0}));
+    out.errors.push_back(
+        Error::Io("cannot read manifest '" + path + "'", "check the path").at(Loc{path, 0, 0}));
     return out;
   }
   std::stringstream ss;

@@ -66,8 +66,8 @@ struct ProviderDecl {
 
 // What the engine needs to know about provider kinds without knowing the providers.
 struct ProviderKind {
-  std::string type;                 // "lab", "ldap", "dns"
-  std::vector<std::string> serves;  // resource types
+  std::string type;                          // "lab", "ldap", "dns"
+  std::vector<std::string> serves;           // resource types
   std::vector<std::string> secret_settings;  // settings that must be { env } / { file }
 };
 
@@ -78,7 +78,7 @@ struct Manifest {
   std::map<std::string, Value> vars;
   std::vector<ProviderDecl> providers;  // declared plus the implicit "lab" when needed
   std::vector<Resource> resources;
-  std::unordered_map<std::string, size_t> index;  // id -> position in resources
+  std::unordered_map<std::string, size_t> index;                // id -> position in resources
   std::unordered_map<std::string, std::vector<size_t>> groups;  // TYPE.NAME -> instances
 
   const Resource* find(const std::string& id) const {

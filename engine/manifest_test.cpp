@@ -1,12 +1,15 @@
+#include "engine/manifest.h"
+
 #include <doctest/doctest.h>
 
-#include "engine/manifest.h"
 #include "providers/registry.h"
 
 using namespace converge;
 
 namespace {
-LoadResult load(const std::string& text) { return load_manifest_string(text, "m.toml", provider_kinds()); }
+LoadResult load(const std::string& text) {
+  return load_manifest_string(text, "m.toml", provider_kinds());
+}
 std::string errors(const LoadResult& r) {
   std::string s;
   for (const auto& e : r.errors) s += e.str() + "\n";
@@ -35,7 +38,8 @@ password = { env = "PW" }
   CHECK(a->provider == "lab");
   CHECK(r.manifest.provider("lab"));
   bool has_ref = false;
-  for (const auto& d : a->deps) has_ref = has_ref || (d.target == "ou.sync" && d.kind == "reference");
+  for (const auto& d : a->deps)
+    has_ref = has_ref || (d.target == "ou.sync" && d.kind == "reference");
   CHECK(has_ref);
 }
 
@@ -78,17 +82,20 @@ applies_to = "everything"
 )");
   REQUIRE(r.errors.size() >= 4);
   std::string all = errors(r);
-  CHECK(all.find("m.toml:3:1: account.a: unknown attribute 'nmae' for type account (did you mean 'name'?)") != std::string::npos);
-  CHECK(all.find("m.toml:6:2: unknown resource type 'acount' (did you mean 'account'?)") != std::string::npos);
+  CHECK(all.find("m.toml:3:1: account.a: unknown attribute 'nmae' for type account (did you mean "
+                 "'name'?)") != std::string::npos);
+  CHECK(all.find("m.toml:6:2: unknown resource type 'acount' (did you mean 'account'?)") !=
+        std::string::npos);
   CHECK(all.find("account.a: missing required attribute 'name'") != std::string::npos);
-  CHECK(all.find("m.toml:13:1: ace.c: 'applies_to' = \"everything\" is not allowed") != std::string::npos);
+  CHECK(all.find("m.toml:13:1: ace.c: 'applies_to' = \"everything\" is not allowed") !=
+        std::string::npos);
 }
 
 TEST_CASE("a literal secret is refused") {
   auto r = load("[account.a]\nname = \"a\"\npath = \"DC=t\"\npassword = \"hunter2\"\n");
   REQUIRE_FALSE(r.ok());
-  CHECK(errors(r).find("m.toml:4:1: account.a: 'password' is a secret and must not be written in the manifest") !=
-        std::string::npos);
+  CHECK(errors(r).find("m.toml:4:1: account.a: 'password' is a secret and must not be written in "
+                       "the manifest") != std::string::npos);
   CHECK(errors(r).find("hunter2") == std::string::npos);
 }
 
@@ -102,7 +109,8 @@ group = "domain admins"
 member = "qmm_trg_dsa"
 )");
   REQUIRE_FALSE(r.ok());
-  CHECK(errors(r).find("group_member.b: manages the same group_member as group_member.a") != std::string::npos);
+  CHECK(errors(r).find("group_member.b: manages the same group_member as group_member.a") !=
+        std::string::npos);
 }
 
 TEST_CASE("dangling references and depends_on get the closest id as a hint") {
@@ -117,8 +125,10 @@ depends_on = ["ou.snyc"]
 )");
   REQUIRE_FALSE(r.ok());
   std::string all = errors(r);
-  CHECK(all.find("reference to unknown resource 'ou.synk' (did you mean 'ou.sync'?)") != std::string::npos);
-  CHECK(all.find("depends_on names unknown resource 'ou.snyc' (did you mean 'ou.sync'?)") != std::string::npos);
+  CHECK(all.find("reference to unknown resource 'ou.synk' (did you mean 'ou.sync'?)") !=
+        std::string::npos);
+  CHECK(all.find("depends_on names unknown resource 'ou.snyc' (did you mean 'ou.sync'?)") !=
+        std::string::npos);
 }
 
 TEST_CASE("TOML syntax errors carry the position") {
@@ -128,11 +138,13 @@ TEST_CASE("TOML syntax errors carry the position") {
   CHECK(r.errors[0].message.find("TOML syntax error") == 0);
 }
 
-TEST_CASE("large manifests are parsed in two halves with true line numbers and redefinitions caught") {
+TEST_CASE(
+    "large manifests are parsed in two halves with true line numbers and redefinitions caught") {
   std::string text;
   int lines = 0;
   for (int i = 0; i < 6000; ++i) {
-    text += "[ou.r" + std::to_string(i) + "]\nname = \"Unit " + std::to_string(i) + "\"\npath = \"DC=target,DC=local\"\n\n";
+    text += "[ou.r" + std::to_string(i) + "]\nname = \"Unit " + std::to_string(i) +
+            "\"\npath = \"DC=target,DC=local\"\n\n";
     lines += 4;
   }
   REQUIRE(text.size() > 256 * 1024);
@@ -143,7 +155,8 @@ TEST_CASE("large manifests are parsed in two halves with true line numbers and r
   // An error near the end (in the second half) reports its real line.
   std::string bad = text + "[ou.last]\nnmae = \"x\"\npath = \"DC=t\"\n";
   auto r = load(bad);
-  CHECK(errors(r).find("m.toml:" + std::to_string(lines + 2) + ":1: ou.last: unknown attribute 'nmae'") != std::string::npos);
+  CHECK(errors(r).find("m.toml:" + std::to_string(lines + 2) +
+                       ":1: ou.last: unknown attribute 'nmae'") != std::string::npos);
 
   // A table defined in both halves is a redefinition, as in one document.
   std::string dup = text + "[ou.r1]\nname = \"again\"\npath = \"DC=t\"\n";

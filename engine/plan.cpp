@@ -1,10 +1,11 @@
 #include "engine/plan.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 #include <unordered_map>
 
 #include "engine/values.h"
@@ -36,7 +37,8 @@ const char* action_name(Action a) {
 }
 
 Result<Action> action_from_name(const std::string& s) {
-  for (Action a : {Action::kNoop, Action::kCreate, Action::kUpdate, Action::kDelete, Action::kBlocked})
+  for (Action a :
+       {Action::kNoop, Action::kCreate, Action::kUpdate, Action::kDelete, Action::kBlocked})
     if (s == action_name(a)) return a;
   return Error::Invalid("unknown action '" + s + "'");
 }
@@ -70,7 +72,8 @@ std::vector<Observation> observe_all(const std::vector<ObserveItem>& items, Prov
   std::vector<Observation> out(items.size());
   // Group by (provider, type), keeping each group's positions in `items`.
   std::map<std::pair<std::string, std::string>, std::vector<size_t>> groups;
-  for (size_t i = 0; i < items.size(); ++i) groups[{items[i].provider, items[i].view.type->name}].push_back(i);
+  for (size_t i = 0; i < items.size(); ++i)
+    groups[{items[i].provider, items[i].view.type->name}].push_back(i);
   for (auto& [key, idx] : groups) {
     auto pit = providers.find(key.first);
     if (pit == providers.end()) {
@@ -95,8 +98,9 @@ std::vector<Observation> observe_all(const std::vector<ObserveItem>& items, Prov
     spdlog::debug("observed {} {} resource(s) with provider {}", idx.size(), key.second, key.first);
     if (resp.results.size() != idx.size()) {
       for (size_t i : idx)
-        out[i].error = Error::Internal("provider '" + key.first + "' answered " + std::to_string(resp.results.size()) +
-                                       " observations for " + std::to_string(idx.size()) + " resources");
+        out[i].error = Error::Internal("provider '" + key.first + "' answered " +
+                                       std::to_string(resp.results.size()) + " observations for " +
+                                       std::to_string(idx.size()) + " resources");
       continue;
     }
     for (size_t k = 0; k < idx.size(); ++k) out[idx[k]] = std::move(resp.results[k]);
@@ -106,7 +110,8 @@ std::vector<Observation> observe_all(const std::vector<ObserveItem>& items, Prov
   return out;
 }
 
-std::vector<Change> diff(const TypeSpec& t, const AttrMap& desired, const AttrMap& observed, bool creating) {
+std::vector<Change> diff(const TypeSpec& t, const AttrMap& desired, const AttrMap& observed,
+                         bool creating) {
   std::vector<Change> out;
   for (const auto& a : t.attrs) {
     if (a.computed) continue;
@@ -126,7 +131,8 @@ std::vector<Change> diff(const TypeSpec& t, const AttrMap& desired, const AttrMa
     if (a.compare == Compare::kSubset) {  // the union is what gets written
       std::vector<std::string> u = before.strings();
       for (const auto& s : d->second.strings())
-        if (std::none_of(u.begin(), u.end(), [&](const std::string& x) { return iequals(x, s); })) u.push_back(s);
+        if (std::none_of(u.begin(), u.end(), [&](const std::string& x) { return iequals(x, s); }))
+          u.push_back(s);
       after = Value::StrList(u);
     }
     out.push_back({a.name, std::move(before), std::move(after), false});
@@ -136,16 +142,8 @@ std::vector<Change> diff(const TypeSpec& t, const AttrMap& desired, const AttrMa
 
 namespace {
 
-std::string now_iso() {
-  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string check_failure(const TypeSpec& t, const AttrMap& desired, const AttrMap& observed, bool* restart) {
+std::string check_failure(const TypeSpec& t, const AttrMap& desired, const AttrMap& observed,
+                          bool* restart) {
   std::string out;
   for (const auto& a : t.attrs) {
     auto d = desired.find(a.name);
@@ -153,10 +151,11 @@ std::string check_failure(const TypeSpec& t, const AttrMap& desired, const AttrM
     auto o = observed.find(a.name);
     Value have = o == observed.end() ? Value() : o->second;
     if (satisfies(d->second, have, a.compare)) continue;
-    const char* rel = a.compare == Compare::kVersionAtLeast || a.compare == Compare::kAtLeast ? ">= "
-                      : a.compare == Compare::kAtMost                                         ? "<= "
-                      : a.compare == Compare::kSubset                                         ? "including "
-                                                                                              : "";
+    const char* rel = a.compare == Compare::kVersionAtLeast || a.compare == Compare::kAtLeast
+                          ? ">= "
+                      : a.compare == Compare::kAtMost ? "<= "
+                      : a.compare == Compare::kSubset ? "including "
+                                                      : "";
     if (!out.empty()) out += "; ";
     out += a.name + ": have " + have.repr() + ", need " + rel + d->second.repr();
     if (a.restart) *restart = true;
@@ -179,7 +178,8 @@ Plan make_plan(const Manifest& m, const Graph& g, ProviderMap& providers, const 
   return make_plan(m, g, observe_manifest(m, providers), providers, opt);
 }
 
-Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap& providers, const PlanOptions& opt) {
+Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap& providers,
+               const PlanOptions& opt) {
   Plan plan;
   plan.manifest_path = m.path;
   plan.manifest_hash = m.hash;
@@ -217,8 +217,11 @@ Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap
     } else if (t.check_only || (!p.exists && !r.absent && prov && !prov->can_create(t.name))) {
       if (!p.exists) {
         p.action = Action::kBlocked;
-        if (p.reason.empty()) p.reason = t.check_only ? "check failed: not found" : "missing, and provider '" + r.provider + "' cannot create it";
-        else if (t.check_only) p.reason = "check failed: " + p.reason;
+        if (p.reason.empty())
+          p.reason = t.check_only ? "check failed: not found"
+                                  : "missing, and provider '" + r.provider + "' cannot create it";
+        else if (t.check_only)
+          p.reason = "check failed: " + p.reason;
       } else {
         bool restart = false;
         std::string why = check_failure(t, r.attrs, p.before, &restart);
@@ -251,11 +254,14 @@ Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap
       }
       if (p.action != Action::kBlocked) {
         p.changes = diff(t, p.desired, p.before, !p.exists);
-        p.action = !p.exists ? Action::kCreate : p.changes.empty() ? Action::kNoop : Action::kUpdate;
+        p.action = !p.exists           ? Action::kCreate
+                   : p.changes.empty() ? Action::kNoop
+                                       : Action::kUpdate;
       }
       for (const auto& c : p.changes)
         if (const AttrSpec* a = t.attr(c.attr); a && a->restart) p.restart_required = true;
-      if (t.name == "registry_value" && !p.changes.empty() && !r.attrs.at("restart_required").as_bool())
+      if (t.name == "registry_value" && !p.changes.empty() &&
+          !r.attrs.at("restart_required").as_bool())
         p.restart_required = false;
     }
     // A change waits for its dependencies: a blocked dependency blocks it.
@@ -271,8 +277,11 @@ Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap
         std::sort(roots.begin(), roots.end());
         roots.erase(std::unique(roots.begin(), roots.end()), roots.end());
         p.blocked_by = std::move(roots);
-        p.reason = std::string("would ") + action_name(p.action) + ", but blocked by " + p.blocked_by.front() +
-                   (p.blocked_by.size() > 1 ? " and " + std::to_string(p.blocked_by.size() - 1) + " more" : "");
+        p.reason =
+            std::string("would ") + action_name(p.action) + ", but blocked by " +
+            p.blocked_by.front() +
+            (p.blocked_by.size() > 1 ? " and " + std::to_string(p.blocked_by.size() - 1) + " more"
+                                     : "");
         p.action = Action::kBlocked;
       }
     }
@@ -282,9 +291,7 @@ Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap
 
 // ---- JSON ----
 
-namespace {
-
-json to_j(const Value& v) {
+json value_to_json(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::kNull:
       return nullptr;
@@ -296,30 +303,32 @@ json to_j(const Value& v) {
       return v.as_string();
     case Value::Kind::kList: {
       json a = json::array();
-      for (const auto& e : v.as_list()) a.push_back(to_j(e));
+      for (const auto& e : v.as_list()) a.push_back(value_to_json(e));
       return a;
     }
   }
   return nullptr;
 }
 
-Value from_j(const json& j) {
+Value value_from_json(const json& j) {
   if (j.is_boolean()) return Value::Bool(j.get<bool>());
   if (j.is_number_integer()) return Value::Int(j.get<int64_t>());
   if (j.is_string()) return Value::Str(j.get<std::string>());
   if (j.is_array()) {
     std::vector<Value> out;
-    for (const auto& e : j) out.push_back(from_j(e));
+    for (const auto& e : j) out.push_back(value_from_json(e));
     return Value::List(std::move(out));
   }
   return Value();
 }
 
+namespace {
+
 json map_to_j(const AttrMap& m, const TypeSpec* t) {
   json o = json::object();
   for (const auto& [k, v] : m) {
     const AttrSpec* a = t ? t->attr(k) : nullptr;
-    o[k] = to_j(v);
+    o[k] = value_to_json(v);
     (void)a;  // secret attributes hold references ("env:VAR"), never values
   }
   return o;
@@ -327,7 +336,7 @@ json map_to_j(const AttrMap& m, const TypeSpec* t) {
 
 AttrMap map_from_j(const json& j) {
   AttrMap m;
-  for (auto it = j.begin(); it != j.end(); ++it) m[it.key()] = from_j(it.value());
+  for (auto it = j.begin(); it != j.end(); ++it) m[it.key()] = value_from_json(it.value());
   return m;
 }
 
@@ -344,18 +353,23 @@ std::string Plan::to_json() const {
   j["created_at"] = created_at;
   j["allow_destroy"] = allow_destroy;
   PlanSummary s = summary();
-  j["summary"] = {{"create", s.create}, {"update", s.update}, {"delete", s.del}, {"noop", s.noop}, {"blocked", s.blocked}};
+  j["summary"] = {{"create", s.create},
+                  {"update", s.update},
+                  {"delete", s.del},
+                  {"noop", s.noop},
+                  {"blocked", s.blocked}};
   j["notes"] = notes;
   j["providers"] = json::array();
   for (const auto& p : providers)
-    j["providers"].push_back({{"name", p.name}, {"type", p.type}, {"settings", map_to_j(p.settings, nullptr)}});
+    j["providers"].push_back(
+        {{"name", p.name}, {"type", p.type}, {"settings", map_to_j(p.settings, nullptr)}});
   j["resources"] = json::array();
   for (const auto& r : resources) {
     json changes = json::array();
     for (const auto& c : r.changes)
       changes.push_back({{"attribute", c.attr},
-                         {"before", to_j(c.before)},
-                         {"after", c.sensitive ? json("(sensitive)") : to_j(c.after)},
+                         {"before", value_to_json(c.before)},
+                         {"after", c.sensitive ? json("(sensitive)") : value_to_json(c.after)},
                          {"sensitive", c.sensitive}});
     json e = {{"id", r.id},
               {"type", r.type->name},
@@ -381,7 +395,8 @@ Result<Plan> Plan::from_json(const std::string& text, const std::string& path) {
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
-    return Error::Invalid(std::string("not a plan file: ") + e.what(), "pass a file written by `converge plan --out`")
+    return Error::Invalid(std::string("not a plan file: ") + e.what(),
+                          "pass a file written by `converge plan --out`")
         .at(Loc{path, 0, 0});
   }
   try {
@@ -406,7 +421,9 @@ Result<Plan> Plan::from_json(const std::string& text, const std::string& path) {
       PlannedResource r;
       r.id = rj.at("id").get<std::string>();
       r.type = find_type(rj.at("type").get<std::string>());
-      if (!r.type) return Error::Invalid("plan names unknown type '" + rj.at("type").get<std::string>() + "'").on(r.id);
+      if (!r.type)
+        return Error::Invalid("plan names unknown type '" + rj.at("type").get<std::string>() + "'")
+            .on(r.id);
       r.provider = rj.at("provider").get<std::string>();
       auto a = action_from_name(rj.at("action").get<std::string>());
       if (!a.ok()) return Error(a.error()).on(r.id);
@@ -414,8 +431,8 @@ Result<Plan> Plan::from_json(const std::string& text, const std::string& path) {
       for (const auto& c : rj.at("changes")) {
         Change ch;
         ch.attr = c.at("attribute").get<std::string>();
-        ch.before = from_j(c.at("before"));
-        ch.after = from_j(c.at("after"));
+        ch.before = value_from_json(c.at("before"));
+        ch.after = value_from_json(c.at("after"));
         ch.sensitive = c.value("sensitive", false);
         r.changes.push_back(std::move(ch));
       }
@@ -427,13 +444,16 @@ Result<Plan> Plan::from_json(const std::string& text, const std::string& path) {
       r.desired = map_from_j(rj.at("desired"));
       for (const auto& d : rj.at("depends_on")) r.depends_on.push_back(d.get<std::string>());
       std::string drift = rj.value("drift", "default");
-      r.drift = drift == "monitor" ? DriftMode::kMonitor : drift == "correct" ? DriftMode::kCorrect : DriftMode::kDefault;
+      r.drift = drift == "monitor"   ? DriftMode::kMonitor
+                : drift == "correct" ? DriftMode::kCorrect
+                                     : DriftMode::kDefault;
       r.cause = rj.value("cause", "");
       p.resources.push_back(std::move(r));
     }
     return p;
   } catch (const json::exception& e) {
-    return Error::Invalid(std::string("malformed plan file: ") + e.what(), "make the plan again with `converge plan --out`")
+    return Error::Invalid(std::string("malformed plan file: ") + e.what(),
+                          "make the plan again with `converge plan --out`")
         .at(Loc{path, 0, 0});
   }
 }

@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,9 @@ struct PlannedResource {
   std::vector<std::string> blocked_by;  // dependencies that block it (root causes first)
   std::string reason;                   // why blocked, or a provider note
   bool restart_required = false;
-  bool exists = false;   // observed to exist when planned
-  AttrMap before;        // observed
-  AttrMap desired;       // declared (secret references only)
+  bool exists = false;                  // observed to exist when planned
+  AttrMap before;                       // observed
+  AttrMap desired;                      // declared (secret references only)
   std::vector<std::string> depends_on;  // direct dependencies (ids)
   DriftMode drift = DriftMode::kDefault;
   std::optional<Error> observe_error;
@@ -91,13 +92,18 @@ struct Observed {
 Observed observe_manifest(const Manifest& m, ProviderMap& providers);
 
 // REQUIRES: g is acyclic and built from m; `observed` comes from observe_manifest(m).
-Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap& providers, const PlanOptions& opt);
+Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap& providers,
+               const PlanOptions& opt);
 // Observes, then plans.
 Plan make_plan(const Manifest& m, const Graph& g, ProviderMap& providers, const PlanOptions& opt);
 
 // The changes between desired and observed for one present resource (what an update would do).
 std::vector<Change> diff(const TypeSpec& t, const AttrMap& desired, const AttrMap& observed,
                          bool creating);
+
+// Values in JSON (plans, journal): null, bool, integer, string, array.
+nlohmann::json value_to_json(const Value& v);
+Value value_from_json(const nlohmann::json& j);
 
 const char* action_name(Action a);
 Result<Action> action_from_name(const std::string& s);

@@ -1,6 +1,7 @@
+#include "engine/plan.h"
+
 #include <doctest/doctest.h>
 
-#include "engine/plan.h"
 #include "providers/registry.h"
 
 using namespace converge;
@@ -72,8 +73,11 @@ name = "C"
 path = "DC=t"
 enabled = false
 )");
-  f.map->world["account.b"] = {{"name", Value::Str("b")}, {"path", Value::Str("dc=T")}, {"enabled", Value::Bool(true)}};
-  f.map->world["account.c"] = {{"name", Value::Str("C")}, {"path", Value::Str("DC=t")}, {"enabled", Value::Bool(false)},
+  f.map->world["account.b"] = {
+      {"name", Value::Str("b")}, {"path", Value::Str("dc=T")}, {"enabled", Value::Bool(true)}};
+  f.map->world["account.c"] = {{"name", Value::Str("C")},
+                               {"path", Value::Str("DC=t")},
+                               {"enabled", Value::Bool(false)},
                                {"password_never_expires", Value::Bool(false)}};
   Plan p = f.plan();
   CHECK(f.map->calls == 1);
@@ -93,7 +97,8 @@ enabled = false
   CHECK(p.to_json().find("env:PW") != std::string::npos);
 }
 
-TEST_CASE("absent needs --allow-destroy; a failed check blocks its dependents with the root cause") {
+TEST_CASE(
+    "absent needs --allow-destroy; a failed check blocks its dependents with the root cause") {
   Fixture f(R"(
 [account.old]
 name = "old"

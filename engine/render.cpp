@@ -36,9 +36,9 @@ std::string action_symbol(Action a) {
 }
 
 std::string render_summary_line(const PlanSummary& s) {
-  return "Plan: " + std::to_string(s.create) + " to create, " + std::to_string(s.update) + " to update, " +
-         std::to_string(s.del) + " to delete, " + std::to_string(s.noop) + " unchanged, " +
-         std::to_string(s.blocked) + " blocked.";
+  return "Plan: " + std::to_string(s.create) + " to create, " + std::to_string(s.update) +
+         " to update, " + std::to_string(s.del) + " to delete, " + std::to_string(s.noop) +
+         " unchanged, " + std::to_string(s.blocked) + " blocked.";
 }
 
 std::string render_plan(const Plan& plan, const RenderOptions& opt) {
@@ -72,7 +72,8 @@ std::string render_plan(const Plan& plan, const RenderOptions& opt) {
       if (r.action == Action::kCreate || (r.action == Action::kBlocked && c.before.is_null()))
         out += "      " + paint(Action::kCreate, "+") + " " + c.attr + pad + " = " + after + "\n";
       else
-        out += "      " + paint(Action::kUpdate, "~") + " " + c.attr + pad + " = " + c.before.repr() + " -> " + after + "\n";
+        out += "      " + paint(Action::kUpdate, "~") + " " + c.attr + pad + " = " +
+               c.before.repr() + " -> " + after + "\n";
     }
   }
   if (!any) out += "\nNo changes. The environment matches the manifest.\n";
@@ -81,9 +82,9 @@ std::string render_plan(const Plan& plan, const RenderOptions& opt) {
 }
 
 std::string render_apply_summary(const ApplySummary& s) {
-  return "Apply: " + std::to_string(s.applied) + " applied, " + std::to_string(s.failed) + " failed, " +
-         std::to_string(s.skipped) + " skipped, " + std::to_string(s.blocked) + " blocked, " +
-         std::to_string(s.noop) + " unchanged.";
+  return "Apply: " + std::to_string(s.applied) + " applied, " + std::to_string(s.failed) +
+         " failed, " + std::to_string(s.skipped) + " skipped, " + std::to_string(s.blocked) +
+         " blocked, " + std::to_string(s.noop) + " unchanged.";
 }
 
 }  // namespace converge

@@ -38,10 +38,12 @@ Result<RunLock> RunLock::acquire(const std::string& path, bool wait, const std::
     std::string holder = read_all(fd);
     if (!wait) {
       ::close(fd);
-      return Error::Conflict("another converge run holds the lock " + path + ": " + (holder.empty() ? "(unknown)" : holder),
+      return Error::Conflict("another converge run holds the lock " + path + ": " +
+                                 (holder.empty() ? "(unknown)" : holder),
                              "wait for it, or pass --wait to queue behind it");
     }
-    std::cerr << "waiting for the lock held by " << (holder.empty() ? "another run" : holder) << " ...\n";
+    std::cerr << "waiting for the lock held by " << (holder.empty() ? "another run" : holder)
+              << " ...\n";
     if (flock(fd, LOCK_EX) != 0) {
       ::close(fd);
       return Error::Io("cannot lock " + path + ": " + std::strerror(errno));
@@ -54,7 +56,8 @@ Result<RunLock> RunLock::acquire(const std::string& path, bool wait, const std::
   gmtime_r(&t, &tm);
   char when[32];
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  std::string info = "pid " + std::to_string(getpid()) + " on " + host + " since " + when + " (" + what + ")\n";
+  std::string info =
+      "pid " + std::to_string(getpid()) + " on " + host + " since " + when + " (" + what + ")\n";
   if (ftruncate(fd, 0) == 0) {
     ssize_t n = pwrite(fd, info.data(), info.size(), 0);
     (void)n;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <ctime>
 #include <sstream>
 
 #include "engine/api/ad_rights.h"
@@ -19,7 +21,8 @@ std::string lower(std::string_view s) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
       return false;
   return true;
 }
@@ -49,7 +52,8 @@ std::string canonical_dn(std::string_view dn) {
       continue;
     }
     if (c == ',' || c == '=') {
-      while (!out.empty() && out.back() == ' ' && !(out.size() >= 2 && out[out.size() - 2] == '\\')) out.pop_back();
+      while (!out.empty() && out.back() == ' ' && !(out.size() >= 2 && out[out.size() - 2] == '\\'))
+        out.pop_back();
       out += c;
       ++i;
       skip_spaces();
@@ -58,7 +62,8 @@ std::string canonical_dn(std::string_view dn) {
     out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     ++i;
   }
-  while (!out.empty() && out.back() == ' ' && !(out.size() >= 2 && out[out.size() - 2] == '\\')) out.pop_back();
+  while (!out.empty() && out.back() == ' ' && !(out.size() >= 2 && out[out.size() - 2] == '\\'))
+    out.pop_back();
   return out;
 }
 
@@ -150,6 +155,15 @@ std::vector<std::string> split_ws(std::string_view s) {
   return out;
 }
 
+std::string now_iso() {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 // ---- Value ----
 
 std::vector<std::string> Value::strings() const {
@@ -216,16 +230,26 @@ constexpr uint32_t kGenericReadExpanded = 0x00020094;
 constexpr uint32_t kGenericWriteExpanded = 0x00020028;
 constexpr uint32_t kGenericExecuteExpanded = 0x00020004;
 const RightName kRights[] = {
-    {"CreateChild", 0x1},        {"DeleteChild", 0x2},       {"ListChildren", 0x4},
-    {"Self", 0x8},               {"ReadProperty", 0x10},     {"WriteProperty", 0x20},
-    {"DeleteTree", 0x40},        {"ListObject", 0x80},       {"ExtendedRight", 0x100},
-    {"Delete", 0x10000},         {"ReadControl", 0x20000},   {"WriteDacl", 0x40000},
-    {"WriteOwner", 0x80000},     {"GenericAll", kGenericAllExpanded},
-    {"GenericRead", kGenericReadExpanded}, {"GenericWrite", kGenericWriteExpanded},
+    {"CreateChild", 0x1},
+    {"DeleteChild", 0x2},
+    {"ListChildren", 0x4},
+    {"Self", 0x8},
+    {"ReadProperty", 0x10},
+    {"WriteProperty", 0x20},
+    {"DeleteTree", 0x40},
+    {"ListObject", 0x80},
+    {"ExtendedRight", 0x100},
+    {"Delete", 0x10000},
+    {"ReadControl", 0x20000},
+    {"WriteDacl", 0x40000},
+    {"WriteOwner", 0x80000},
+    {"GenericAll", kGenericAllExpanded},
+    {"GenericRead", kGenericReadExpanded},
+    {"GenericWrite", kGenericWriteExpanded},
     {"GenericExecute", kGenericExecuteExpanded},
 };
 const std::pair<const char*, const char*> kAliases[] = {
-    {"FullControl", "GenericAll"}, {"Read", "GenericRead"},       {"Write", "GenericWrite"},
+    {"FullControl", "GenericAll"},      {"Read", "GenericRead"},    {"Write", "GenericWrite"},
     {"ControlAccess", "ExtendedRight"}, {"ValidatedWrite", "Self"},
 };
 uint32_t expand_generic(uint32_t m) {
@@ -425,7 +449,8 @@ void derive_computed(const TypeSpec& t, AttrMap& a) {
     if (type == "a" || type == "aaaa") a["address_of"] = Value::Str(fqdn);
     // Absolute targets, so that "exch1" and "exch1.local." compare equal.
     size_t target_field = type == "mx" ? 1 : type == "srv" ? 3 : 0;
-    bool has_target = type == "mx" || type == "srv" || type == "cname" || type == "ns" || type == "ptr";
+    bool has_target =
+        type == "mx" || type == "srv" || type == "cname" || type == "ns" || type == "ptr";
     if (has_target) {
       std::vector<Value> values, targets;
       auto vit = a.find("values");

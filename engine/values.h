@@ -23,5 +23,7 @@ size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate closest to `word` within a small edit distance, or "".
 std::string closest(std::string_view word, const std::vector<std::string>& candidates);
 std::vector<std::string> split_ws(std::string_view s);
+// The current UTC time as 2026-11-25T10:00:00Z.
+std::string now_iso();
 
 }  // namespace converge

@@ -1,15 +1,17 @@
+#include "engine/values.h"
+
 #include <doctest/doctest.h>
 
 #include <set>
 
 #include "engine/api/ad_rights.h"
 #include "engine/api/schema.h"
-#include "engine/values.h"
 
 using namespace converge;
 
 TEST_CASE("DNs compare case- and space-insensitively") {
-  CHECK(canonical_dn("OU=Migrated Users, DC=Target,DC=local") == "ou=migrated users,dc=target,dc=local");
+  CHECK(canonical_dn("OU=Migrated Users, DC=Target,DC=local") ==
+        "ou=migrated users,dc=target,dc=local");
   CHECK(canonical_dn("CN=a\\,b , DC=x") == "cn=a\\,b,dc=x");
   CHECK(satisfies(Value::Str("CN=X,DC=t"), Value::Str("cn=x, dc=T"), Compare::kDn));
   CHECK_FALSE(satisfies(Value::Str("CN=X,DC=t"), Value::Str("cn=y,dc=t"), Compare::kDn));
@@ -31,7 +33,8 @@ TEST_CASE("rights: GenericAll equals its expansion, names are case-insensitive")
   CHECK(ad_rights_names(0xF01FF) == std::vector<std::string>{"GenericAll"});
   CHECK(ad_rights_names(0x30) == std::vector<std::string>{"ReadProperty", "WriteProperty"});
   CHECK(satisfies(Value::StrList({"GenericAll"}), Value::StrList({"0xf01ff"}), Compare::kRights));
-  CHECK_FALSE(satisfies(Value::StrList({"GenericRead"}), Value::StrList({"GenericAll"}), Compare::kRights));
+  CHECK_FALSE(
+      satisfies(Value::StrList({"GenericRead"}), Value::StrList({"GenericAll"}), Compare::kRights));
   auto bad = ad_rights_mask({"GenricAll"});
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().hint.find("GenericAll") != std::string::npos);
@@ -42,19 +45,25 @@ TEST_CASE("versions compare numerically") {
   CHECK(compare_versions("6.5.10000.0", "6.5.8353.0") == 1);
   CHECK(compare_versions("6.5", "6.5.0.0") == 0);
   CHECK(satisfies(Value::Str("6.5.8353.0"), Value::Str("6.5.8353.1"), Compare::kVersionAtLeast));
-  CHECK_FALSE(satisfies(Value::Str("6.5.8353.0"), Value::Str("6.5.8211.0"), Compare::kVersionAtLeast));
+  CHECK_FALSE(
+      satisfies(Value::Str("6.5.8353.0"), Value::Str("6.5.8211.0"), Compare::kVersionAtLeast));
   CHECK_FALSE(satisfies(Value::Str("6.5.8353.0"), Value(), Compare::kVersionAtLeast));
 }
 
 TEST_CASE("sets ignore order; subsets need every desired element") {
-  CHECK(satisfies(Value::StrList({"a", "B"}), Value::StrList({"b", "A"}), Compare::kSetCaseInsensitive));
-  CHECK(satisfies(Value::StrList({"AnonymousUsers"}), Value::StrList({"ExchangeUsers", "anonymoususers"}), Compare::kSubset));
-  CHECK_FALSE(satisfies(Value::StrList({"AnonymousUsers"}), Value::StrList({"ExchangeUsers"}), Compare::kSubset));
+  CHECK(satisfies(Value::StrList({"a", "B"}), Value::StrList({"b", "A"}),
+                  Compare::kSetCaseInsensitive));
+  CHECK(satisfies(Value::StrList({"AnonymousUsers"}),
+                  Value::StrList({"ExchangeUsers", "anonymoususers"}), Compare::kSubset));
+  CHECK_FALSE(satisfies(Value::StrList({"AnonymousUsers"}), Value::StrList({"ExchangeUsers"}),
+                        Compare::kSubset));
 }
 
 TEST_CASE("DNS RDATA: names fold case, quoted text keeps it") {
-  CHECK(satisfies(Value::StrList({"10  EXCH1.target.local."}), Value::StrList({"10 exch1.target.local."}), Compare::kDnsValues));
-  CHECK_FALSE(satisfies(Value::StrList({"\"Hello\""}), Value::StrList({"\"hello\""}), Compare::kDnsValues));
+  CHECK(satisfies(Value::StrList({"10  EXCH1.target.local."}),
+                  Value::StrList({"10 exch1.target.local."}), Compare::kDnsValues));
+  CHECK_FALSE(
+      satisfies(Value::StrList({"\"Hello\""}), Value::StrList({"\"hello\""}), Compare::kDnsValues));
 }
 
 TEST_CASE("closest name hints") {
@@ -66,7 +75,9 @@ TEST_CASE("derived attributes: dn from name and path; MX targets made absolute")
   AttrMap ou{{"name", Value::Str("Migrated Users")}, {"path", Value::Str("DC=target,DC=local")}};
   derive_computed(*find_type("ou"), ou);
   CHECK(ou["dn"].as_string() == "OU=Migrated Users,DC=target,DC=local");
-  AttrMap mx{{"zone", Value::Str("local")}, {"name", Value::Str("target")}, {"type", Value::Str("MX")},
+  AttrMap mx{{"zone", Value::Str("local")},
+             {"name", Value::Str("target")},
+             {"type", Value::Str("MX")},
              {"values", Value::StrList({"10 exch1.target"})}};
   derive_computed(*find_type("dns_record"), mx);
   CHECK(mx["name"].as_string() == "target.local.");
@@ -79,11 +90,14 @@ TEST_CASE("every type declares its attributes once, with a doc string") {
     std::set<std::string> seen;
     CHECK_MESSAGE(!t.doc.empty(), t.name);
     for (const auto& a : t.attrs) {
-      CHECK_MESSAGE(seen.insert(a.name).second, std::string(t.name + "." + a.name + " declared twice"));
+      CHECK_MESSAGE(seen.insert(a.name).second,
+                    std::string(t.name + "." + a.name + " declared twice"));
       for (const auto& r : a.refs)
         for (const auto& rt : r.types) {
-          REQUIRE_MESSAGE(find_type(rt), std::string(t.name + "." + a.name + " refers to unknown type " + rt));
-          CHECK_MESSAGE(find_type(rt)->attr(r.match), std::string(rt + " has no attribute " + r.match));
+          REQUIRE_MESSAGE(find_type(rt),
+                          std::string(t.name + "." + a.name + " refers to unknown type " + rt));
+          CHECK_MESSAGE(find_type(rt)->attr(r.match),
+                        std::string(rt + " has no attribute " + r.match));
         }
     }
   }

@@ -49,8 +49,8 @@ struct ObserveRequest {
 struct Observation {
   bool exists = false;
   AttrMap attrs;
-  std::string note;             // shown in the plan beside the resource (e.g. why a check fails)
-  std::optional<Error> error;   // this resource could not be observed
+  std::string note;            // shown in the plan beside the resource (e.g. why a check fails)
+  std::optional<Error> error;  // this resource could not be observed
 };
 
 struct ObserveResponse {
@@ -63,8 +63,8 @@ enum class Action { kNoop, kCreate, kUpdate, kDelete, kBlocked };
 struct ApplyRequest {
   ResourceView resource;
   Action action = Action::kNoop;
-  AttrMap before;                     // as observed when planned
-  std::vector<std::string> changed;   // attribute names that differ (update)
+  AttrMap before;                              // as observed when planned
+  std::vector<std::string> changed;            // attribute names that differ (update)
   std::map<std::string, std::string> secrets;  // attribute -> secret value, resolved for this call
 };
 
@@ -89,10 +89,10 @@ class Provider {
 struct ProviderConfig {
   std::string name;
   std::string type;
-  AttrMap settings;            // the block's keys; secrets as references
+  AttrMap settings;  // the block's keys; secrets as references
   Loc loc;
-  std::string manifest_dir;    // relative paths in settings are relative to this
-  std::string lab_path;        // --lab / CONVERGE_LAB
+  std::string manifest_dir;  // relative paths in settings are relative to this
+  std::string lab_path;      // --lab / CONVERGE_LAB
   // Resolves a secret reference ("env:VAR" / "file:path") to its value.
   std::function<Result<std::string>(const std::string&)> resolve_secret;
 };

@@ -31,9 +31,9 @@ enum class AttrType {
 enum class Compare {
   kExact,
   kCaseInsensitive,
-  kDn,              // distinguished names: case-insensitive, spaces around , and = ignored
-  kDnsName,         // DNS names: case-insensitive, trailing dot ignored
-  kSet,             // list compared as a set, case-sensitive
+  kDn,       // distinguished names: case-insensitive, spaces around , and = ignored
+  kDnsName,  // DNS names: case-insensitive, trailing dot ignored
+  kSet,      // list compared as a set, case-sensitive
   kSetCaseInsensitive,
   kVersionAtLeast,  // check: observed dotted version >= desired
   kAtMost,          // check: observed integer <= desired
@@ -57,11 +57,11 @@ struct AttrSpec {
   AttrType type = AttrType::kString;
   std::string doc;
   bool required = false;
-  std::optional<Value> def;           // default when the manifest does not set it
-  std::vector<std::string> allowed;   // allowed values (case-insensitive), empty = any
+  std::optional<Value> def;          // default when the manifest does not set it
+  std::vector<std::string> allowed;  // allowed values (case-insensitive), empty = any
   Compare compare = Compare::kExact;
-  bool identity = false;  // identifies the object the resource manages; cannot be updated
-  bool computed = false;  // derived from other attributes (e.g. dn); not settable
+  bool identity = false;    // identifies the object the resource manages; cannot be updated
+  bool computed = false;    // derived from other attributes (e.g. dn); not settable
   bool write_only = false;  // set on create only, never observed (passwords)
   bool restart = false;     // changing it needs a restart of the host/service
   std::vector<RefRule> refs;
@@ -70,7 +70,7 @@ struct AttrSpec {
 struct TypeSpec {
   std::string name;
   std::string doc;
-  std::string guide;  // which rows of the guide (mission.md) it expresses
+  std::string guide;        // which rows of the guide (mission.md) it expresses
   bool check_only = false;  // observed and judged, never changed (a failing check blocks)
   bool holds_data = false;  // deleting it loses data (accounts, mailboxes): undo needs opt-in
   std::vector<AttrSpec> attrs;

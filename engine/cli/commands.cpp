@@ -1,28 +1,28 @@
 #include "engine/cli/commands.h"
 
 #include <poll.h>
+#include <spdlog/sinks/sink.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
-#include <filesystem>
-#include <future>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <spdlog/sinks/sink.h>
-#include <spdlog/spdlog.h>
 #include <sstream>
 
 #include "engine/executor.h"
-#include "engine/journal.h"
-#include "engine/run_lock.h"
 #include "engine/graph.h"
+#include "engine/journal.h"
 #include "engine/manifest.h"
 #include "engine/plan.h"
 #include "engine/render.h"
+#include "engine/run_lock.h"
 #include "engine/schema_export.h"
 #include "engine/secrets.h"
 #include "engine/values.h"
@@ -34,8 +34,10 @@ namespace {
 
 void print_errors(const std::vector<Error>& errors) {
   for (const auto& e : errors) std::cerr << "error: " << e.str() << "\n";
-  if (errors.size() > 1) std::cerr << errors.size() << " errors; nothing was changed.\n";
-  else if (!errors.empty()) std::cerr << "nothing was changed.\n";
+  if (errors.size() > 1)
+    std::cerr << errors.size() << " errors; nothing was changed.\n";
+  else if (!errors.empty())
+    std::cerr << "nothing was changed.\n";
 }
 
 int exit_for(const Error& e) { return e.kind == ErrorKind::kInvalid ? kInvalid : kFailed; }
@@ -70,7 +72,8 @@ struct PhaseTimer {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
   explicit PhaseTimer(const char* w) : what(w) {}
   ~PhaseTimer() {
-    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    auto ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     spdlog::debug("{}: {:.1f} ms", what, ms);
   }
 };
@@ -123,8 +126,8 @@ std::string dirname_of(const std::string& path) {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-Result<ProviderMap> open_providers(const std::vector<ProviderDecl>& decls, const std::string& manifest_dir,
-                                   const Common& c) {
+Result<ProviderMap> open_providers(const std::vector<ProviderDecl>& decls,
+                                   const std::string& manifest_dir, const Common& c) {
   ProviderMap out;
   for (const auto& d : decls) {
     ProviderConfig cfg;
@@ -134,7 +137,9 @@ Result<ProviderMap> open_providers(const std::vector<ProviderDecl>& decls, const
     cfg.loc = d.loc;
     cfg.manifest_dir = manifest_dir;
     cfg.lab_path = c.lab_path;
-    cfg.resolve_secret = [manifest_dir](const std::string& ref) { return resolve_secret(ref, manifest_dir); };
+    cfg.resolve_secret = [manifest_dir](const std::string& ref) {
+      return resolve_secret(ref, manifest_dir);
+    };
     auto p = make_provider(cfg);
     if (!p.ok()) return Error(p.error()).on("provider." + d.name);
     out[d.name] = std::move(*p);
@@ -167,7 +172,9 @@ class ConsoleObserver : public ApplyObserver {
     std::string verb;
     switch (o.outcome) {
       case Outcome::kApplied:
-        verb = r.action == Action::kCreate ? "created" : r.action == Action::kDelete ? "deleted" : "updated";
+        verb = r.action == Action::kCreate   ? "created"
+               : r.action == Action::kDelete ? "deleted"
+                                             : "updated";
         break;
       case Outcome::kFailed:
         verb = "FAILED";
@@ -178,9 +185,10 @@ class ConsoleObserver : public ApplyObserver {
       default:
         break;
     }
-    std::string line = "  [" + std::to_string(n_) + "/" + std::to_string(total_) + "] " + action_symbol(r.action) + " " +
-                       r.id + ": " + verb;
-    if (o.outcome == Outcome::kFailed && o.error) line += ": " + o.error->message + (o.error->hint.empty() ? "" : " (" + o.error->hint + ")");
+    std::string line = "  [" + std::to_string(n_) + "/" + std::to_string(total_) + "] " +
+                       action_symbol(r.action) + " " + r.id + ": " + verb;
+    if (o.outcome == Outcome::kFailed && o.error)
+      line += ": " + o.error->message + (o.error->hint.empty() ? "" : " (" + o.error->hint + ")");
     if (o.outcome == Outcome::kSkipped) line += " (" + o.because + " did not apply)";
     if (color_ && o.outcome == Outcome::kFailed) line = "\033[31m" + line + "\033[0m";
     std::cout << line << "\n" << std::flush;
@@ -201,7 +209,8 @@ class JournalObserver : public ApplyObserver {
     next_.started(r);
   }
   void finished(const PlannedResource& r, const ResourceOutcome& o) override {
-    if (j_ && o.outcome != Outcome::kNoop && o.outcome != Outcome::kBlocked) report(j_->outcome(run_, r, o));
+    if (j_ && o.outcome != Outcome::kNoop && o.outcome != Outcome::kBlocked)
+      report(j_->outcome(run_, r, o));
     next_.finished(r, o);
   }
   void batch_begin() override {
@@ -220,11 +229,12 @@ class JournalObserver : public ApplyObserver {
   ApplyObserver& next_;
 };
 
-ApplySummary run_plan(const Plan& plan, ProviderMap& providers, const Common& c, const std::string& base_dir,
-                      Journal* journal = nullptr, int64_t run = 0) {
+ApplySummary run_plan(const Plan& plan, ProviderMap& providers, const Common& c,
+                      const std::string& base_dir, Journal* journal = nullptr, int64_t run = 0) {
   size_t changes = 0;
   for (const auto& r : plan.resources)
-    if (r.action == Action::kCreate || r.action == Action::kUpdate || r.action == Action::kDelete) ++changes;
+    if (r.action == Action::kCreate || r.action == Action::kUpdate || r.action == Action::kDelete)
+      ++changes;
   ConsoleObserver console(c.color, changes);
   JournalObserver obs(journal, run, console);
   ExecOptions opt;
@@ -289,8 +299,9 @@ int open_session(const Common& c, bool exclusive, const std::string& what, Sessi
 }
 
 std::string summary_text(const ApplySummary& s) {
-  return std::to_string(s.applied) + " applied, " + std::to_string(s.failed) + " failed, " + std::to_string(s.skipped) +
-         " skipped, " + std::to_string(s.blocked) + " blocked, " + std::to_string(s.noop) + " unchanged";
+  return std::to_string(s.applied) + " applied, " + std::to_string(s.failed) + " failed, " +
+         std::to_string(s.skipped) + " skipped, " + std::to_string(s.blocked) + " blocked, " +
+         std::to_string(s.noop) + " unchanged";
 }
 
 // Starts a journal run for `plan`; returns its id (0 when the journal failed: the run goes on).
@@ -327,8 +338,10 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
   std::error_code ec;
   bool overlap = !(session && exclusive) && std::filesystem::exists(lab_path, ec);
   std::future<int> graph;
-  if (overlap) graph = std::async(std::launch::async, [&] { return build_graph(out.loaded); });
-  else if (int rc = build_graph(out.loaded)) return rc;
+  if (overlap)
+    graph = std::async(std::launch::async, [&] { return build_graph(out.loaded); });
+  else if (int rc = build_graph(out.loaded))
+    return rc;
   auto join_graph = [&]() { return overlap ? graph.get() : 0; };
   if (session && exclusive)
     if (int rc = open_session(c, exclusive, what, *session)) return rc;
@@ -396,10 +409,10 @@ int cmd_plan(const Common& c, const PlanArgs& a) {
   if (int rc = make(c, a.manifest, p, &session, "", /*exclusive=*/false)) return rc;
   if (int64_t run = begin(session, "plan", p.plan)) {
     PlanSummary ps = p.plan.summary();
-    Status st = session.journal->end_run(run, "succeeded",
-                                         std::to_string(ps.create) + " to create, " + std::to_string(ps.update) +
-                                             " to update, " + std::to_string(ps.del) + " to delete, " +
-                                             std::to_string(ps.blocked) + " blocked");
+    Status st = session.journal->end_run(
+        run, "succeeded",
+        std::to_string(ps.create) + " to create, " + std::to_string(ps.update) + " to update, " +
+            std::to_string(ps.del) + " to delete, " + std::to_string(ps.blocked) + " blocked");
     if (!st.ok()) spdlog::error("{}", st.error().str());
   }
   session.journal.reset();
@@ -415,10 +428,13 @@ int cmd_plan(const Common& c, const PlanArgs& a) {
       std::cerr << "error: cannot write plan to " << a.out << "\n";
       return kFailed;
     }
-    if (!a.json) std::cout << "\nSaved the plan to " << a.out << ". Apply exactly it with: converge apply " << a.out << "\n";
+    if (!a.json)
+      std::cout << "\nSaved the plan to " << a.out << ". Apply exactly it with: converge apply "
+                << a.out << "\n";
   }
   if (observe_failed(p.plan)) return finish(kFailed, &p.providers);
-  if (a.detailed_exitcode && p.plan.summary().changes() > 0) return finish(kChangesPending, &p.providers);
+  if (a.detailed_exitcode && p.plan.summary().changes() > 0)
+    return finish(kChangesPending, &p.providers);
   return finish(kOk, &p.providers);
 }
 
@@ -462,7 +478,9 @@ int cmd_apply(const Common& c0, const std::string& plan_file) {
       continue;
     }
     if (o.exists != r.exists) {
-      stale.push_back(r.id + ": " + (r.exists ? "existed when planned, now gone" : "did not exist when planned, now exists"));
+      stale.push_back(
+          r.id + ": " +
+          (r.exists ? "existed when planned, now gone" : "did not exist when planned, now exists"));
       continue;
     }
     std::set<std::string> keys;
@@ -471,11 +489,13 @@ int cmd_apply(const Common& c0, const std::string& plan_file) {
     for (const auto& k : keys) {
       const AttrSpec* a = r.type->attr(k);
       Compare cmp = a ? a->compare : Compare::kExact;
-      if (cmp == Compare::kVersionAtLeast || cmp == Compare::kAtLeast || cmp == Compare::kAtMost || cmp == Compare::kSubset)
+      if (cmp == Compare::kVersionAtLeast || cmp == Compare::kAtLeast || cmp == Compare::kAtMost ||
+          cmp == Compare::kSubset)
         cmp = Compare::kExact;
       auto b = r.before.find(k);
       auto n = o.attrs.find(k);
-      Value bv = b == r.before.end() ? Value() : b->second, nv = n == o.attrs.end() ? Value() : n->second;
+      Value bv = b == r.before.end() ? Value() : b->second,
+            nv = n == o.attrs.end() ? Value() : n->second;
       if (normalize(bv, cmp) != normalize(nv, cmp)) {
         stale.push_back(r.id + ": " + k + " was " + bv.repr() + " when planned, now " + nv.repr());
         break;
@@ -483,9 +503,11 @@ int cmd_apply(const Common& c0, const std::string& plan_file) {
     }
   }
   if (!stale.empty()) {
-    std::cerr << "error: the plan is stale: these resources changed since it was made (" << plan->created_at << "):\n";
+    std::cerr << "error: the plan is stale: these resources changed since it was made ("
+              << plan->created_at << "):\n";
     for (const auto& s : stale) std::cerr << "  " << s << "\n";
-    std::cerr << "Nothing was changed. Make a new plan: converge plan " << plan->manifest_path << " --out " << plan_file << "\n";
+    std::cerr << "Nothing was changed. Make a new plan: converge plan " << plan->manifest_path
+              << " --out " << plan_file << "\n";
     return kFailed;
   }
   auto secret_errors = check_secrets(*plan, base);
@@ -520,18 +542,15 @@ Result<std::chrono::milliseconds> parse_duration(const std::string& s) {
     return Error::Invalid("'" + s + "' is not a duration", "write 30s, 15m, 1h or 1d");
   }
   std::string unit = s.substr(used);
-  long ms = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000 : unit == "h" ? 3600000 : unit == "d" ? 86400000 : -1;
-  if (ms < 0 || n <= 0) return Error::Invalid("'" + s + "' is not a duration", "write 30s, 15m, 1h or 1d");
+  long ms = unit == "ms"  ? 1
+            : unit == "s" ? 1000
+            : unit == "m" ? 60000
+            : unit == "h" ? 3600000
+            : unit == "d" ? 86400000
+                          : -1;
+  if (ms < 0 || n <= 0)
+    return Error::Invalid("'" + s + "' is not a duration", "write 30s, 15m, 1h or 1d");
   return std::chrono::milliseconds(n * ms);
-}
-
-std::string iso_now() {
-  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 int64_t epoch_of(const std::string& iso) {
@@ -560,7 +579,8 @@ int drift_once(const Common& c, const DriftArgs& a, bool only_run = false) {
   Session session;
   // Correcting changes the target: take the lock. A check alone only reads.
   bool may_correct = a.correct;
-  if (int rc = make(c, a.manifest, p, &session, "converge drift --correct " + a.manifest, may_correct))
+  if (int rc =
+          make(c, a.manifest, p, &session, "converge drift --correct " + a.manifest, may_correct))
     return rc == kInvalid ? kInvalid : kFailed;
   if (observe_failed(p.plan)) {
     for (const auto& r : p.plan.resources)
@@ -575,20 +595,26 @@ int drift_once(const Common& c, const DriftArgs& a, bool only_run = false) {
     auto& r = p.plan.resources[k];
     if (r.action == Action::kNoop) continue;
     ++drifted;
-    bool correct = r.action != Action::kBlocked &&
-                   (r.drift == DriftMode::kCorrect || (r.drift == DriftMode::kDefault && a.correct));
-    const char* mode = r.drift == DriftMode::kMonitor ? "monitor" : r.drift == DriftMode::kCorrect ? "correct" : "default";
-    std::cout << "  " << action_symbol(r.action) << " " << r.id << (r.drift == DriftMode::kMonitor ? " (monitor only)" : "")
+    bool correct = r.action != Action::kBlocked && (r.drift == DriftMode::kCorrect ||
+                                                    (r.drift == DriftMode::kDefault && a.correct));
+    const char* mode = r.drift == DriftMode::kMonitor   ? "monitor"
+                       : r.drift == DriftMode::kCorrect ? "correct"
+                                                        : "default";
+    std::cout << "  " << action_symbol(r.action) << " " << r.id
+              << (r.drift == DriftMode::kMonitor ? " (monitor only)" : "")
               << (r.cause.empty() ? "" : " (" + r.cause + ")") << "\n";
     nlohmann::json attrs = nlohmann::json::array();
-    auto add = [&](const std::string& attr, const std::string& expected, const std::string& observed) {
+    auto add = [&](const std::string& attr, const std::string& expected,
+                   const std::string& observed) {
       attrs.push_back({{"attribute", attr}, {"expected", expected}, {"observed", observed}});
-      std::cout << "      " << attr << ": expected " << expected << ", observed " << observed << "\n";
+      std::cout << "      " << attr << ": expected " << expected << ", observed " << observed
+                << "\n";
     };
     if (r.action == Action::kCreate) add("ensure", "present", "absent");
     if (r.action == Action::kDelete) add("ensure", "absent", "present");
     if (r.action == Action::kUpdate)
-      for (const auto& ch : r.changes) add(ch.attr, ch.sensitive ? "(sensitive)" : ch.after.repr(), ch.before.repr());
+      for (const auto& ch : r.changes)
+        add(ch.attr, ch.sensitive ? "(sensitive)" : ch.after.repr(), ch.before.repr());
     if (r.action == Action::kBlocked) std::cout << "      " << r.reason << "\n";
     if (correct) {
       correcting[k] = true;
@@ -596,24 +622,28 @@ int drift_once(const Common& c, const DriftArgs& a, bool only_run = false) {
     } else if (r.action != Action::kBlocked) {
       r.action = Action::kNoop;  // reported, not changed
     }
-    report_resources.push_back({{"id", r.id},
-                                {"type", r.type->name},
-                                {"action", action_name(r.action == Action::kNoop ? Action::kUpdate : r.action)},
-                                {"drift", mode},
-                                {"cause", r.cause},
-                                {"attributes", attrs},
-                                {"reason", r.reason},
-                                {"corrected", false}});
+    report_resources.push_back(
+        {{"id", r.id},
+         {"type", r.type->name},
+         {"action", action_name(r.action == Action::kNoop ? Action::kUpdate : r.action)},
+         {"drift", mode},
+         {"cause", r.cause},
+         {"attributes", attrs},
+         {"reason", r.reason},
+         {"corrected", false}});
   }
   ApplySummary sum;
   int64_t run = begin(session, "drift", p.plan);
-  if (drifted == 0) std::cout << "  no drift (" << p.plan.resources.size() << " resources checked)\n";
-  else std::cout << drifted << " resource(s) drifted.\n";
+  if (drifted == 0)
+    std::cout << "  no drift (" << p.plan.resources.size() << " resources checked)\n";
+  else
+    std::cout << drifted << " resource(s) drifted.\n";
   std::vector<ResourceOutcome> outcomes;
   if (to_correct > 0) {
     size_t changes = 0;
     for (const auto& r : p.plan.resources)
-      if (r.action == Action::kCreate || r.action == Action::kUpdate || r.action == Action::kDelete) ++changes;
+      if (r.action == Action::kCreate || r.action == Action::kUpdate || r.action == Action::kDelete)
+        ++changes;
     ConsoleObserver console(c.color, changes);
     JournalObserver obs(session.journal.get(), run, console);
     ExecOptions opt;
@@ -638,8 +668,9 @@ int drift_once(const Common& c, const DriftArgs& a, bool only_run = false) {
   std::string status = failed ? "failed" : clean ? "succeeded" : "drifted";
   if (run) {
     Status st = session.journal->end_run(run, status,
-                                         std::to_string(p.plan.resources.size()) + " checked, " + std::to_string(drifted) +
-                                             " drifted, " + std::to_string(corrected) + " corrected, " +
+                                         std::to_string(p.plan.resources.size()) + " checked, " +
+                                             std::to_string(drifted) + " drifted, " +
+                                             std::to_string(corrected) + " corrected, " +
                                              std::to_string(failed) + " failed");
     if (!st.ok()) spdlog::error("{}", st.error().str());
     if (clean && !failed) (void)session.journal->remember_desired(p.plan);
@@ -649,7 +680,7 @@ int drift_once(const Common& c, const DriftArgs& a, bool only_run = false) {
   if (!a.report.empty()) {
     nlohmann::json rep = {{"format_version", "1"},
                           {"run_id", run},
-                          {"time", iso_now()},
+                          {"time", now_iso()},
                           {"manifest", a.manifest},
                           {"manifest_hash", p.plan.manifest_hash},
                           {"checked", p.plan.resources.size()},
@@ -664,7 +695,7 @@ int drift_once(const Common& c, const DriftArgs& a, bool only_run = false) {
     }
   }
   if (!a.metrics.empty()) {
-    int64_t last_ok = rc != kFailed ? epoch_of(iso_now()) : 0;
+    int64_t last_ok = rc != kFailed ? epoch_of(now_iso()) : 0;
     if (!last_ok && session.journal) {
       auto runs = session.journal->runs(1000);
       if (runs.ok())
@@ -676,22 +707,25 @@ int drift_once(const Common& c, const DriftArgs& a, bool only_run = false) {
     }
     std::string m = prom_label(a.manifest);
     std::string text;
-    auto metric = [&](const char* name, const char* help, const char* type, const std::string& value) {
-      text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name +
-              "{manifest=\"" + m + "\"} " + value + "\n";
+    auto metric = [&](const char* name, const char* help, const char* type,
+                      const std::string& value) {
+      text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+              name + "{manifest=\"" + m + "\"} " + value + "\n";
     };
     metric("converge_resources_checked", "Resources checked by the last drift run.", "gauge",
            std::to_string(p.plan.resources.size()));
-    metric("converge_resources_drifted", "Resources found drifted by the last drift run.", "gauge", std::to_string(drifted));
-    metric("converge_resources_corrected", "Drifted resources corrected by the last drift run.", "gauge",
-           std::to_string(corrected));
-    metric("converge_resources_failed", "Corrections that failed or were skipped in the last drift run.", "gauge",
+    metric("converge_resources_drifted", "Resources found drifted by the last drift run.", "gauge",
+           std::to_string(drifted));
+    metric("converge_resources_corrected", "Drifted resources corrected by the last drift run.",
+           "gauge", std::to_string(corrected));
+    metric("converge_resources_failed",
+           "Corrections that failed or were skipped in the last drift run.", "gauge",
            std::to_string(failed));
     char dur[32];
     std::snprintf(dur, sizeof dur, "%.3f", seconds);
     metric("converge_run_duration_seconds", "Wall time of the last drift run.", "gauge", dur);
-    metric("converge_last_success_timestamp_seconds", "Unix time of the last drift run that did not fail.", "gauge",
-           std::to_string(last_ok));
+    metric("converge_last_success_timestamp_seconds",
+           "Unix time of the last drift run that did not fail.", "gauge", std::to_string(last_ok));
     if (!write_file(a.metrics, text)) {
       std::cerr << "error: cannot write metrics " << a.metrics << "\n";
       rc = kFailed;
@@ -723,8 +757,14 @@ int cmd_drift(const Common& c, const DriftArgs& a) {
   for (int run = 1;; ++run) {
     auto t0 = std::chrono::steady_clock::now();
     last = drift_once(c, a);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    spdlog::info("drift run {}: {} in {} ms", run, last == kOk ? "no drift" : last == kChangesPending ? "drift" : "failed", ms);
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    spdlog::info("drift run {}: {} in {} ms", run,
+                 last == kOk               ? "no drift"
+                 : last == kChangesPending ? "drift"
+                                           : "failed",
+                 ms);
     // Next run after the interval plus up to 5% jitter; a signal ends the wait (and the loop).
     long jitter = static_cast<long>(every->count() / 20);
     long wait = every->count() + (jitter > 0 ? static_cast<long>(rng() % jitter) : 0);
@@ -752,8 +792,8 @@ int cmd_graph(const std::string& manifest, const std::string& format) {
 int cmd_validate(const std::string& manifest) {
   Loaded l;
   if (int rc = load(manifest, l)) return rc;
-  std::cout << manifest << ": valid (" << l.m().resources.size() << " resources, " << l.graph->edges().size()
-            << " dependencies)\n";
+  std::cout << manifest << ": valid (" << l.m().resources.size() << " resources, "
+            << l.graph->edges().size() << " dependencies)\n";
   return finish(kOk);
 }
 
@@ -787,12 +827,15 @@ int cmd_history(const Common& c, int limit) {
     std::cout << "No runs recorded in " << session.journal->path() << ".\n";
     return kOk;
   }
-  std::printf("%-6s %-7s %-12s %-21s %s\n", "RUN", "KIND", "STATUS", "STARTED", "MANIFEST / SUMMARY");
+  std::printf("%-6s %-7s %-12s %-21s %s\n", "RUN", "KIND", "STATUS", "STARTED",
+              "MANIFEST / SUMMARY");
   for (const auto& r : *runs) {
     std::string what = r.manifest + (r.summary.empty() ? "" : "  (" + r.summary + ")");
-    if (r.kind == "undo") what = "undo of run " + std::to_string(r.undoes) + (r.summary.empty() ? "" : "  (" + r.summary + ")");
-    std::printf("%-6lld %-7s %-12s %-21s %s\n", static_cast<long long>(r.id), r.kind.c_str(), r.status.c_str(),
-                r.started.c_str(), what.c_str());
+    if (r.kind == "undo")
+      what = "undo of run " + std::to_string(r.undoes) +
+             (r.summary.empty() ? "" : "  (" + r.summary + ")");
+    std::printf("%-6lld %-7s %-12s %-21s %s\n", static_cast<long long>(r.id), r.kind.c_str(),
+                r.status.c_str(), r.started.c_str(), what.c_str());
   }
   return kOk;
 }
@@ -823,8 +866,8 @@ int cmd_show(const Common& c, int64_t id) {
     auto j = nlohmann::json::parse(ch.changes_json, nullptr, false);
     if (j.is_array())
       for (const auto& a : j)
-        std::cout << "       " << a.value("attribute", "") << ": " << a["before"].dump() << " -> " << a["after"].dump()
-                  << "\n";
+        std::cout << "       " << a.value("attribute", "") << ": " << a["before"].dump() << " -> "
+                  << a["after"].dump() << "\n";
   }
   return kOk;
 }
@@ -948,7 +991,8 @@ int cmd_undo(const Common& c, int64_t id) {
       for (const auto& ch : orig.changes) {
         const AttrSpec* a = orig.type->attr(ch.attr);
         auto have = o.attrs.find(ch.attr);
-        if (!a || have == o.attrs.end() || !satisfies(ch.after, have->second, a->compare)) ok = false;
+        if (!a || have == o.attrs.end() || !satisfies(ch.after, have->second, a->compare))
+          ok = false;
       }
     if (!ok) moved.push_back(u.id);
     u.before = o.attrs;
@@ -961,14 +1005,16 @@ int cmd_undo(const Common& c, int64_t id) {
   }
   RenderOptions ro;
   ro.color = c.color;
-  std::cout << "Undo of run " << id << " (" << run->kind << ", " << run->started << "):\n" << render_plan(inverse, ro);
+  std::cout << "Undo of run " << id << " (" << run->kind << ", " << run->started << "):\n"
+            << render_plan(inverse, ro);
   if (inverse.summary().blocked > 0) {  // an undo is whole or not at all
     std::cerr << "error: part of this undo is blocked (see '!' above); nothing was changed.\n";
     return kFailed;
   }
   if (!c.yes) {
     if (!isatty(STDIN_FILENO)) {
-      std::cerr << "error: undo needs confirmation: pass --yes to apply it without asking. Nothing was changed.\n";
+      std::cerr << "error: undo needs confirmation: pass --yes to apply it without asking. Nothing "
+                   "was changed.\n";
       return kUsage;
     }
     std::cout << "\nApply this undo? Only 'yes' is accepted: " << std::flush;

@@ -1,5 +1,6 @@
 #include "providers/lab/lab_provider.h"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,7 +8,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
-#include <spdlog/spdlog.h>
 #include <thread>
 #include <unordered_map>
 
@@ -26,18 +26,32 @@ std::string role_group(const std::string& role) {
 }
 
 // Names the directory resolves without an account object.
-const std::vector<std::string> kWellKnown = {"everyone",         "authenticated users", "self",
-                                             "system",           "creator owner",       "anonymous logon",
-                                             "network service",  "local service",
-                                             "enterprise domain controllers"};
+const std::vector<std::string> kWellKnown = {
+    "everyone",        "authenticated users", "self",
+    "system",          "creator owner",       "anonymous logon",
+    "network service", "local service",       "enterprise domain controllers"};
 
 // Object types the lab's schema knows: extended rights (Configuration partition) and classes
 // (Schema partition), as in a fresh Exchange 2007 forest.
-const std::vector<std::string> kObjectTypes = {
-    "send-as", "send as", "receive-as", "receive as", "modify public folder replica list",
-    "modify public folder deleted item retention", "modify public folder quotas", "serviceconnectionpoint",
-    "user", "group", "computer", "contact", "organizationalunit", "container", "msexchprivatemdb",
-    "msexchpublicmdb", "msexchexchangeserver", "msexchstoragegroup", "inetorgperson"};
+const std::vector<std::string> kObjectTypes = {"send-as",
+                                               "send as",
+                                               "receive-as",
+                                               "receive as",
+                                               "modify public folder replica list",
+                                               "modify public folder deleted item retention",
+                                               "modify public folder quotas",
+                                               "serviceconnectionpoint",
+                                               "user",
+                                               "group",
+                                               "computer",
+                                               "contact",
+                                               "organizationalunit",
+                                               "container",
+                                               "msexchprivatemdb",
+                                               "msexchpublicmdb",
+                                               "msexchexchangeserver",
+                                               "msexchstoragegroup",
+                                               "inetorgperson"};
 
 bool is_guid(const std::string& s) {
   std::string t = s;
@@ -61,7 +75,9 @@ const Value& get(const AttrMap& m, const std::string& k) {
   return it == m.end() ? kNull : it->second;
 }
 
-std::string key_of(const std::string& type, const AttrMap& attrs) { return identity_key(*find_type(type), attrs); }
+std::string key_of(const std::string& type, const AttrMap& attrs) {
+  return identity_key(*find_type(type), attrs);
+}
 
 }  // namespace
 
@@ -70,19 +86,28 @@ Result<Faults> Faults::parse(const std::string& spec) {
   size_t pos = 0;
   while (pos < spec.size()) {
     size_t end = spec.find(',', pos);
-    std::string item = trim(spec.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+    std::string item =
+        trim(spec.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
     pos = end == std::string::npos ? spec.size() : end + 1;
     if (item.empty()) continue;
     auto eq = item.find('=');
-    if (eq == std::string::npos) return Error::Invalid("lab faults: '" + item + "' is not KEY=VALUE");
+    if (eq == std::string::npos)
+      return Error::Invalid("lab faults: '" + item + "' is not KEY=VALUE");
     std::string k = item.substr(0, eq), v = item.substr(eq + 1);
     try {
-      if (k == "fail_nth") f.fail_nth = std::stoi(v);
-      else if (k == "fail_type") f.fail_type = v;
-      else if (k == "transient_nth") f.transient_nth = std::stoi(v);
-      else if (k == "latency_ms") f.latency_ms = std::stoi(v);
-      else if (k == "kill_nth") f.kill_nth = std::stoi(v);
-      else return Error::Invalid("lab faults: unknown key '" + k + "'", "fail_nth, fail_type, transient_nth, latency_ms, kill_nth");
+      if (k == "fail_nth")
+        f.fail_nth = std::stoi(v);
+      else if (k == "fail_type")
+        f.fail_type = v;
+      else if (k == "transient_nth")
+        f.transient_nth = std::stoi(v);
+      else if (k == "latency_ms")
+        f.latency_ms = std::stoi(v);
+      else if (k == "kill_nth")
+        f.kill_nth = std::stoi(v);
+      else
+        return Error::Invalid("lab faults: unknown key '" + k + "'",
+                              "fail_nth, fail_type, transient_nth, latency_ms, kill_nth");
     } catch (const std::exception&) {
       return Error::Invalid("lab faults: '" + item + "' needs a number");
     }
@@ -127,7 +152,8 @@ Result<std::unordered_map<std::string, AttrMap>> LabProvider::rows(const std::st
     if (snap) {
       if (snap->taken.insert(type).second) {  // each type is handed out once
         std::unordered_map<std::string, AttrMap> out;
-        if (auto it = snap->by_type.find(type); it != snap->by_type.end()) out = std::move(it->second);
+        if (auto it = snap->by_type.find(type); it != snap->by_type.end())
+          out = std::move(it->second);
         return out;
       }
     }
@@ -159,7 +185,8 @@ Result<std::unique_ptr<LabProvider>> LabProvider::open(const ProviderConfig& cfg
     std::string world = default_world_path();
     if (auto w = cfg.settings.find("world"); w != cfg.settings.end()) {
       world = w->second.text();
-      if (!world.empty() && world[0] != '/' && !std::filesystem::exists(world)) world = cfg.manifest_dir + "/" + world;
+      if (!world.empty() && world[0] != '/' && !std::filesystem::exists(world))
+        world = cfg.manifest_dir + "/" + world;
     }
     Status st = load_world(*p->store_, world);
     if (!st.ok()) {
@@ -214,7 +241,9 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
       }
       AttrMap gm{{"group", Value::Str(role_group(role))}, {"member", r.get("member")}};
       auto it = members->find(key_of("group_member", gm));
-      if (it != members->end()) resp.results[i] = {true, {{"role", Value::Str(role)}, {"member", r.get("member")}}, "", std::nullopt};
+      if (it != members->end())
+        resp.results[i] = {
+            true, {{"role", Value::Str(role)}, {"member", r.get("member")}}, "", std::nullopt};
     }
     return resp;
   }
@@ -275,7 +304,8 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
           continue;
         }
         o.exists = true;
-        o.attrs = {{"host", r.get("host")}, {"product", r.get("product")},
+        o.attrs = {{"host", r.get("host")},
+                   {"product", r.get("product")},
                    {"min_version", get(it->second, "installed_version")}};
       } else if (t == "backup") {
         auto it = rows->find(r.identity());
@@ -291,7 +321,10 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
         o.exists = true;
         o.attrs = *r.attrs;
         o.attrs["target_public_folder_store"] = Value::Bool(!pf->empty());
-        if (pf->empty()) o.note = "the target has no public folder store: Exchange 2003 to 2007 with MSA/CSA is unsupported";
+        if (pf->empty())
+          o.note =
+              "the target has no public folder store: Exchange 2003 to 2007 with MSA/CSA is "
+              "unsupported";
       } else if (t == "smtp_probe") {
         std::string to = r.str("to");
         std::string domain = lower(to.substr(to.find('@') + 1));
@@ -302,19 +335,26 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
         if (!ad.ok() || !recs.ok() || !rc.ok()) return fail_all(Error::Io("lab: read failed"));
         for (auto& [k, a] : *ad) {
           std::string d = lower(get(a, "domain").text());
-          if (d == domain || (d.rfind("*.", 0) == 0 && (domain == d.substr(2) || domain.ends_with(d.substr(1)))))
+          if (d == domain ||
+              (d.rfind("*.", 0) == 0 && (domain == d.substr(2) || domain.ends_with(d.substr(1)))))
             accepted = true;
         }
         for (auto& [k, a] : *recs)
-          if (iequals(get(a, "type").text(), "MX") && get(a, "name").text() == canonical_dns_name(domain)) mx = true;
+          if (iequals(get(a, "type").text(), "MX") &&
+              get(a, "name").text() == canonical_dns_name(domain))
+            mx = true;
         for (auto& [k, a] : *rc)
           for (const auto& g : get(a, "permission_groups").strings())
             if (iequals(g, "AnonymousUsers")) anon = true;
         o.exists = true;
-        o.attrs = {{"from", r.get("from")}, {"to", r.get("to")}, {"delivered", Value::Bool(accepted && mx && anon)}};
+        o.attrs = {{"from", r.get("from")},
+                   {"to", r.get("to")},
+                   {"delivered", Value::Bool(accepted && mx && anon)}};
         if (!(accepted && mx && anon))
-          o.note = std::string("mail to ") + domain + " is not delivered:" + (accepted ? "" : " no accepted domain;") +
-                   (mx ? "" : " no MX record;") + (anon ? "" : " no receive connector accepts anonymous mail;");
+          o.note = std::string("mail to ") + domain +
+                   " is not delivered:" + (accepted ? "" : " no accepted domain;") +
+                   (mx ? "" : " no MX record;") +
+                   (anon ? "" : " no receive connector accepts anonymous mail;");
       }
     }
     return resp;
@@ -341,11 +381,13 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
 ApplyResponse LabProvider::apply(const ApplyRequest& req) {
   std::lock_guard<std::mutex> lk(mu_);
   ++writes_;
-  if (faults_.latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(faults_.latency_ms));
+  if (faults_.latency_ms > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(faults_.latency_ms));
   if (faults_.fail_nth > 0 && writes_ == faults_.fail_nth)
     return {Error::Io("lab: injected failure of write #" + std::to_string(writes_))};
   if (faults_.transient_nth > 0 && writes_ == faults_.transient_nth)
-    return {Error::Transient("lab: injected transient failure of write #" + std::to_string(writes_))};
+    return {
+        Error::Transient("lab: injected transient failure of write #" + std::to_string(writes_))};
   if (!faults_.fail_type.empty() && faults_.fail_type == req.resource.type->name)
     return {Error::Io("lab: injected failure of writes to " + faults_.fail_type)};
   Status st = store_->begin();
@@ -374,7 +416,10 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     if (!r.ok()) return r.error();
     return r->has_value();
   };
-  auto row = [&](const std::string& type, const std::string& key) -> Result<std::optional<AttrMap>> { return s.get(type, key); };
+  auto row = [&](const std::string& type,
+                 const std::string& key) -> Result<std::optional<AttrMap>> {
+    return s.get(type, key);
+  };
   auto need_principal = [&](const std::string& name) -> Status {
     std::string n = lower(strip_domain(name));
     if (n.rfind("s-1-", 0) == 0) return {};
@@ -384,24 +429,29 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     auto g = exists("group", n);
     if (!g.ok()) return g.error();
     if (!*a && !*g)
-      return Error::NotFound("unknown principal '" + name + "': no account or group has that sAMAccountName",
-                             "declare it as an account or group, or fix the name");
+      return Error::NotFound(
+          "unknown principal '" + name + "': no account or group has that sAMAccountName",
+          "declare it as an account or group, or fix the name");
     return {};
   };
   auto need_dn = [&](const std::string& dn, const std::string& what) -> Status {
     auto o = s.dn_owner(canonical_dn(dn));
     if (!o.ok()) return o.error();
-    if (!*o) return Error::NotFound(what + " '" + dn + "' does not exist", "create it first or fix the DN");
+    if (!*o)
+      return Error::NotFound(what + " '" + dn + "' does not exist",
+                             "create it first or fix the DN");
     return {};
   };
   auto need_server = [&](const std::string& name, const std::string& role) -> Result<AttrMap> {
     auto r = row("server", lower(name));
     if (!r.ok()) return r.error();
-    if (!*r) return Error::NotFound("server '" + name + "' does not exist", "check the server name");
+    if (!*r)
+      return Error::NotFound("server '" + name + "' does not exist", "check the server name");
     if (!role.empty()) {
       bool has = false;
       for (const auto& x : get(**r, "roles").strings()) has = has || iequals(x, role);
-      if (!has) return Error::Conflict("server '" + name + "' does not have the " + role + " role", "");
+      if (!has)
+        return Error::Conflict("server '" + name + "' does not have the " + role + " role", "");
     }
     return **r;
   };
@@ -418,7 +468,8 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
       if (a.compare == Compare::kSubset && base) {  // union, as Set-ReceiveConnector needs
         std::vector<std::string> u = get(*base, a.name).strings();
         for (const auto& v : it->second.strings())
-          if (std::none_of(u.begin(), u.end(), [&](const std::string& x) { return iequals(x, v); })) u.push_back(v);
+          if (std::none_of(u.begin(), u.end(), [&](const std::string& x) { return iequals(x, v); }))
+            u.push_back(v);
         out[a.name] = Value::StrList(u);
         continue;
       }
@@ -436,9 +487,11 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
   bool del = req.action == Action::kDelete;
   bool create = req.action == Action::kCreate;
   if (create && cur && t != "ldap_attribute" && t != "account" && t != "group")
-    return Error::Conflict(t + " already exists", "plan again: the environment changed since the plan");
+    return Error::Conflict(t + " already exists",
+                           "plan again: the environment changed since the plan");
   if (!create && !cur && t != "ldap_attribute" && t != "exchange_role")
-    return Error::Conflict(t + " no longer exists", "plan again: the environment changed since the plan");
+    return Error::Conflict(t + " no longer exists",
+                           "plan again: the environment changed since the plan");
 
   // ---- directory containers and objects ----
   if (t == "ou" || t == "container" || t == "ldap_object" || t == "account" || t == "group") {
@@ -448,8 +501,9 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
       auto kids = s.has_children(old_dn);
       if (!kids.ok()) return kids.error();
       if (*kids)
-        return Error::Conflict("cannot delete " + get(*cur, "dn").text() + ": it is not a leaf (notAllowedOnNonLeaf)",
-                               "delete or move its children first");
+        return Error::Conflict(
+            "cannot delete " + get(*cur, "dn").text() + ": it is not a leaf (notAllowedOnNonLeaf)",
+            "delete or move its children first");
       CONVERGE_TRY(s.erase(t, key));
       CONVERGE_TRY(s.erase_dn(old_dn));
       if (t == "account" || t == "group") {
@@ -458,7 +512,8 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
         if (!gm.ok()) return gm.error();
         std::string n = lower(want.at("name").text());
         for (auto& [k, a] : *gm)
-          if (lower(get(a, "member").text()) == n || lower(get(a, "group").text()) == n) CONVERGE_TRY(s.erase("group_member", k));
+          if (lower(get(a, "member").text()) == n || lower(get(a, "group").text()) == n)
+            CONVERGE_TRY(s.erase("group_member", k));
         if (t == "account") CONVERGE_TRY(s.erase("mailbox", n));
       }
       return {};
@@ -469,8 +524,9 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
       auto taken = s.dn_owner(dn);
       if (!taken.ok()) return taken.error();
       if (*taken)
-        return Error::Conflict("an object named " + want.at("dn").text() + " already exists (entryAlreadyExists)",
-                               "choose another name or cn");
+        return Error::Conflict(
+            "an object named " + want.at("dn").text() + " already exists (entryAlreadyExists)",
+            "choose another name or cn");
     }
     if (create && (t == "account" || t == "group")) {
       // sAMAccountName is unique across users and groups, wherever they live.
@@ -480,8 +536,9 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
       if (!a.ok()) return a.error();
       if (!g.ok()) return g.error();
       if (*a || *g)
-        return Error::Conflict("sAMAccountName '" + want.at("name").text() + "' is already in use in the domain",
-                               "sAMAccountNames are unique across users and groups");
+        return Error::Conflict(
+            "sAMAccountName '" + want.at("name").text() + "' is already in use in the domain",
+            "sAMAccountNames are unique across users and groups");
       if (t == "account" && get(want, "enabled").as_bool() && !req.secrets.count("password"))
         return Error::Conflict("an enabled account needs a password (the domain's password policy)",
                                "set password = { env = \"VAR\" } or enabled = false");
@@ -501,9 +558,12 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     std::string g = lower(want.at("group").text());
     auto gr = exists("group", g);
     if (!gr.ok()) return gr.error();
-    if (!*gr) return Error::NotFound("group '" + want.at("group").text() + "' does not exist", "declare the group or fix its name");
+    if (!*gr)
+      return Error::NotFound("group '" + want.at("group").text() + "' does not exist",
+                             "declare the group or fix its name");
     CONVERGE_TRY(need_principal(want.at("member").text()));
-    if (lower(strip_domain(want.at("member").text())) == g) return Error::Conflict("a group cannot be a member of itself");
+    if (lower(strip_domain(want.at("member").text())) == g)
+      return Error::Conflict("a group cannot be a member of itself");
     return s.put(t, key, stored(cur));
   }
 
@@ -522,7 +582,8 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     auto gr = exists("group", lower(role_group(role)));
     if (!gr.ok()) return gr.error();
     if (!*gr)
-      return Error::NotFound("role group '" + role_group(role) + "' does not exist: Exchange is not prepared (setup /PrepareAD)");
+      return Error::NotFound("role group '" + role_group(role) +
+                             "' does not exist: Exchange is not prepared (setup /PrepareAD)");
     CONVERGE_TRY(need_principal(want.at("member").text()));
     return s.put("group_member", gkey, gm);
   }
@@ -535,8 +596,9 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
       std::string v = get(want, a).text();
       if (v.empty() || is_guid(v)) continue;
       if (std::find(kObjectTypes.begin(), kObjectTypes.end(), lower(v)) == kObjectTypes.end())
-        return Error::NotFound(std::string(a) + " '" + v + "' is neither an extended right nor a schema class",
-                               "use a displayName from CN=Extended-Rights, a class lDAPDisplayName or a GUID");
+        return Error::NotFound(
+            std::string(a) + " '" + v + "' is neither an extended right nor a schema class",
+            "use a displayName from CN=Extended-Rights, a class lDAPDisplayName or a GUID");
     }
     AttrMap out = stored(nullptr);
     out["rights"] = normalize(want.at("rights"), Compare::kRights);  // stored as AD stores it
@@ -555,12 +617,17 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     if (del) return s.erase(t, key);
     auto acc = exists("account", lower(want.at("account").text()));
     if (!acc.ok()) return acc.error();
-    if (!*acc) return Error::NotFound("account '" + want.at("account").text() + "' does not exist", "declare the account first");
+    if (!*acc)
+      return Error::NotFound("account '" + want.at("account").text() + "' does not exist",
+                             "declare the account first");
     auto db = row("mailbox_database", lower(want.at("database").text()));
     if (!db.ok()) return db.error();
-    if (!*db) return Error::NotFound("mailbox database '" + want.at("database").text() + "' does not exist", "");
+    if (!*db)
+      return Error::NotFound("mailbox database '" + want.at("database").text() + "' does not exist",
+                             "");
     if (!get(**db, "mounted").as_bool())
-      return Error::Conflict("mailbox database '" + want.at("database").text() + "' is dismounted", "mount it first (Mount-Database)");
+      return Error::Conflict("mailbox database '" + want.at("database").text() + "' is dismounted",
+                             "mount it first (Mount-Database)");
     return s.put(t, key, stored(cur));
   }
 
@@ -571,10 +638,13 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
         if (!mbx.ok()) return mbx.error();
         for (auto& [k, a] : *mbx)
           if (iequals(get(a, "database").text(), want.at("name").text()))
-            return Error::Conflict("database '" + want.at("name").text() + "' still holds mailboxes", "move or remove them first");
+            return Error::Conflict(
+                "database '" + want.at("name").text() + "' still holds mailboxes",
+                "move or remove them first");
       }
       CONVERGE_TRY(s.erase(t, key));
-      if (cur && !get(*cur, "dn").is_null()) CONVERGE_TRY(s.erase_dn(canonical_dn(get(*cur, "dn").text())));
+      if (cur && !get(*cur, "dn").is_null())
+        CONVERGE_TRY(s.erase_dn(canonical_dn(get(*cur, "dn").text())));
       return {};
     }
     auto srv = need_server(want.at("server").text(), "Mailbox");
@@ -587,7 +657,8 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     if (auto pf = get(want, "default_public_folder_database"); !pf.is_null()) {
       auto e = exists("public_folder_database", lower(pf.text()));
       if (!e.ok()) return e.error();
-      if (!*e) return Error::NotFound("public folder database '" + pf.text() + "' does not exist", "");
+      if (!*e)
+        return Error::NotFound("public folder database '" + pf.text() + "' does not exist", "");
     }
     return s.put(t, key, stored(cur));
   }
@@ -597,8 +668,11 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     for (const auto& rep : want.at("replicas").strings()) {
       auto db = row("public_folder_database", lower(rep));
       if (!db.ok()) return db.error();
-      if (!*db) return Error::NotFound("public folder database '" + rep + "' does not exist", "list databases as SERVER\\SG\\DB");
-      if (!get(**db, "mounted").as_bool()) return Error::Conflict("public folder database '" + rep + "' is dismounted", "");
+      if (!*db)
+        return Error::NotFound("public folder database '" + rep + "' does not exist",
+                               "list databases as SERVER\\SG\\DB");
+      if (!get(**db, "mounted").as_bool())
+        return Error::Conflict("public folder database '" + rep + "' is dismounted", "");
     }
     return s.put(t, key, stored(cur));
   }
@@ -611,7 +685,8 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     }
     for (const auto& as : want.at("address_spaces").strings())
       if (as.find(':') == std::string::npos)
-        return Error::Invalid("address space '" + as + "' is not TYPE:DOMAIN;COST", "write SMTP:*.source.local;1");
+        return Error::Invalid("address space '" + as + "' is not TYPE:DOMAIN;COST",
+                              "write SMTP:*.source.local;1");
     return s.put(t, key, stored(cur));
   }
 
@@ -626,7 +701,8 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     if (del) return s.erase(t, key);
     std::string d = want.at("domain").text();
     if (d.empty() || d.find(' ') != std::string::npos || d.find('@') != std::string::npos)
-      return Error::Invalid("'" + d + "' is not an SMTP namespace", "write target.local or *.target.local");
+      return Error::Invalid("'" + d + "' is not an SMTP namespace",
+                            "write target.local or *.target.local");
     return s.put(t, key, stored(cur));
   }
 
@@ -654,7 +730,10 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     std::string zone = canonical_dns_name(want.at("zone").text());
     auto z = exists("dns_zone", zone);
     if (!z.ok()) return z.error();
-    if (!*z) return Error::NotFound("zone '" + want.at("zone").text() + "' does not exist on the DNS server", "declare a dns_zone");
+    if (!*z)
+      return Error::NotFound(
+          "zone '" + want.at("zone").text() + "' does not exist on the DNS server",
+          "declare a dns_zone");
     std::string name = want.at("name").text();
     if (!(name == zone || name.ends_with("." + zone)))
       return Error::Invalid("'" + name + "' is outside zone '" + zone + "' (NOTZONE)", "");
@@ -667,7 +746,8 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
       if (k == key || get(a, "name").text() != name) continue;
       bool other_cname = iequals(get(a, "type").text(), "cname");
       if (type == "cname" || other_cname)
-        return Error::Conflict("a CNAME cannot coexist with other records at " + name, "remove one of them");
+        return Error::Conflict("a CNAME cannot coexist with other records at " + name,
+                               "remove one of them");
     }
     for (const auto& target : get(want, "targets").strings()) {
       // The server refuses an MX/SRV/CNAME target inside a zone it serves without an address.
@@ -705,8 +785,9 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     auto r = need_server(want.at("host").text(), "");
     if (!r.ok()) return r.error();
     if (get(*r, "dc").as_bool())
-      return Error::Conflict(want.at("host").text() + " is a domain controller: it has no local groups",
-                             "use group_member on the domain's BUILTIN\\Administrators (group = \"Administrators\")");
+      return Error::Conflict(
+          want.at("host").text() + " is a domain controller: it has no local groups",
+          "use group_member on the domain's BUILTIN\\Administrators (group = \"Administrators\")");
     CONVERGE_TRY(need_principal(want.at("member").text()));
     return s.put(t, key, stored(cur));
   }
@@ -715,9 +796,13 @@ Status LabProvider::apply_locked(const ApplyRequest& req) {
     if (del) return s.erase(t, key);
     auto r = need_server(want.at("server").text(), "SQLServer");
     if (!r.ok()) return r.error();
-    auto db = exists("sql_database", lower(want.at("server").text() + "|" + want.at("database").text()));
+    auto db =
+        exists("sql_database", lower(want.at("server").text() + "|" + want.at("database").text()));
     if (!db.ok()) return db.error();
-    if (!*db) return Error::NotFound("database '" + want.at("database").text() + "' does not exist on " + want.at("server").text(), "");
+    if (!*db)
+      return Error::NotFound("database '" + want.at("database").text() + "' does not exist on " +
+                                 want.at("server").text(),
+                             "");
     CONVERGE_TRY(need_principal(want.at("member").text()));
     return s.put(t, key, stored(cur));
   }

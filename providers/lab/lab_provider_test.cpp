@@ -1,10 +1,11 @@
-#include <doctest/doctest.h>
+#include "providers/lab/lab_provider.h"
 
-#include <filesystem>
+#include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "engine/values.h"
-#include "providers/lab/lab_provider.h"
 
 using namespace converge;
 using namespace converge::lab;
@@ -22,7 +23,8 @@ struct Lab {
     path = dir + "/lab.sqlite";
     ProviderConfig cfg;
     cfg.lab_path = path;
-    cfg.settings["world"] = Value::Str(std::string(CONVERGE_SOURCE_DIR) + "/manifests/labs/exchange2007-fresh.toml");
+    cfg.settings["world"] =
+        Value::Str(std::string(CONVERGE_SOURCE_DIR) + "/manifests/labs/exchange2007-fresh.toml");
     auto r = LabProvider::open(cfg);
     if (!r.ok()) FAIL(r.error().str());
     p = std::move(*r);
@@ -37,7 +39,8 @@ struct Lab {
     attrs.push_back(std::make_unique<AttrMap>(std::move(a)));
     return {ids.back().get(), t, attrs.back().get()};
   }
-  Status create(const std::string& type, AttrMap a, std::map<std::string, std::string> secrets = {}) {
+  Status create(const std::string& type, AttrMap a,
+                std::map<std::string, std::string> secrets = {}) {
     ApplyRequest req;
     req.resource = view(type, std::move(a));
     req.action = Action::kCreate;
@@ -51,7 +54,8 @@ struct Lab {
     return p->observe(req).results.at(0);
   }
 };
-AttrMap account_attrs(const std::string& name, const std::string& path = "CN=Users,DC=target,DC=local") {
+AttrMap account_attrs(const std::string& name,
+                      const std::string& path = "CN=Users,DC=target,DC=local") {
   return {{"name", Value::Str(name)}, {"path", Value::Str(path)}, {"enabled", Value::Bool(false)}};
 }
 std::string msg(const Status& s) { return s.ok() ? "" : s.error().message; }
@@ -61,10 +65,15 @@ TEST_CASE("lab: accounts need an existing container and a unique sAMAccountName"
   Lab lab;
   CHECK(lab.create("account", account_attrs("QMM_Trg_Ex")).ok());
   CHECK(lab.observe("account", account_attrs("qmm_trg_ex")).exists);
-  CHECK(msg(lab.create("account", account_attrs("qmm_trg_ex", "OU=Microsoft Exchange System Objects,DC=target,DC=local"))).find("already in use") != std::string::npos);
-  CHECK(msg(lab.create("group", {{"name", Value::Str("Domain Admins")}, {"path", Value::Str("CN=Users,DC=target,DC=local")}}))
+  CHECK(msg(lab.create("account",
+                       account_attrs("qmm_trg_ex",
+                                     "OU=Microsoft Exchange System Objects,DC=target,DC=local")))
             .find("already in use") != std::string::npos);
-  CHECK(msg(lab.create("account", account_attrs("x", "OU=Nowhere,DC=target,DC=local"))).find("does not exist") != std::string::npos);
+  CHECK(msg(lab.create("group", {{"name", Value::Str("Domain Admins")},
+                                 {"path", Value::Str("CN=Users,DC=target,DC=local")}}))
+            .find("already in use") != std::string::npos);
+  CHECK(msg(lab.create("account", account_attrs("x", "OU=Nowhere,DC=target,DC=local")))
+            .find("does not exist") != std::string::npos);
   AttrMap enabled = account_attrs("y");
   enabled["enabled"] = Value::Bool(true);
   CHECK(msg(lab.create("account", enabled)).find("needs a password") != std::string::npos);
@@ -73,23 +82,27 @@ TEST_CASE("lab: accounts need an existing container and a unique sAMAccountName"
 
 TEST_CASE("lab: unknown principals and object types are refused") {
   Lab lab;
-  AttrMap ace{{"object", Value::Str("DC=target,DC=local")}, {"principal", Value::Str("Nobody")},
+  AttrMap ace{{"object", Value::Str("DC=target,DC=local")},
+              {"principal", Value::Str("Nobody")},
               {"rights", Value::StrList({"GenericRead"})}};
   CHECK(msg(lab.create("ace", ace)).find("unknown principal 'Nobody'") != std::string::npos);
   ace["principal"] = Value::Str("Domain Admins");
   ace["object_type"] = Value::Str("Send-Ass");
-  CHECK(msg(lab.create("ace", ace)).find("neither an extended right nor a schema class") != std::string::npos);
+  CHECK(msg(lab.create("ace", ace)).find("neither an extended right nor a schema class") !=
+        std::string::npos);
   ace["object_type"] = Value::Str("Send-As");
   CHECK(lab.create("ace", ace).ok());
   ace["object"] = Value::Str("OU=Missing,DC=target,DC=local");
   CHECK(msg(lab.create("ace", ace)).find("does not exist") != std::string::npos);
-  CHECK(msg(lab.create("group_member", {{"group", Value::Str("Domain Admins")}, {"member", Value::Str("ghost")}}))
+  CHECK(msg(lab.create("group_member",
+                       {{"group", Value::Str("Domain Admins")}, {"member", Value::Str("ghost")}}))
             .find("unknown principal") != std::string::npos);
 }
 
 TEST_CASE("lab: an ACE with other rights is replaced, GenericAll stored expanded") {
   Lab lab;
-  AttrMap ace{{"object", Value::Str("DC=target,DC=local")}, {"principal", Value::Str("Domain Admins")},
+  AttrMap ace{{"object", Value::Str("DC=target,DC=local")},
+              {"principal", Value::Str("Domain Admins")},
               {"rights", Value::StrList({"FullControl"})}};
   CHECK(lab.create("ace", ace).ok());
   Observation o = lab.observe("ace", ace);
@@ -101,20 +114,27 @@ TEST_CASE("lab: an ACE with other rights is replaced, GenericAll stored expanded
   upd.action = Action::kUpdate;
   upd.changed = {"rights"};
   CHECK(lab.p->apply(upd).status.ok());
-  CHECK(lab.observe("ace", ace).attrs["rights"].strings() == std::vector<std::string>{"GenericRead"});
+  CHECK(lab.observe("ace", ace).attrs["rights"].strings() ==
+        std::vector<std::string>{"GenericRead"});
 }
 
 TEST_CASE("lab: MX to an in-zone name without an address record is refused") {
   Lab lab;
   CHECK(lab.create("dns_zone", {{"name", Value::Str("local")}}).ok());
-  AttrMap mx{{"zone", Value::Str("local")}, {"name", Value::Str("target")}, {"type", Value::Str("MX")},
+  AttrMap mx{{"zone", Value::Str("local")},
+             {"name", Value::Str("target")},
+             {"type", Value::Str("MX")},
              {"values", Value::StrList({"10 exch1.target.local."})}};
   CHECK(msg(lab.create("dns_record", mx)).find("has no A/AAAA record") != std::string::npos);
-  CHECK(lab.create("dns_record", {{"zone", Value::Str("local")}, {"name", Value::Str("exch1.target")},
-                                  {"type", Value::Str("A")}, {"values", Value::StrList({"192.0.2.11"})}})
+  CHECK(lab.create("dns_record", {{"zone", Value::Str("local")},
+                                  {"name", Value::Str("exch1.target")},
+                                  {"type", Value::Str("A")},
+                                  {"values", Value::StrList({"192.0.2.11"})}})
             .ok());
   CHECK(lab.create("dns_record", mx).ok());
-  CHECK(msg(lab.create("dns_record", {{"zone", Value::Str("nozone")}, {"name", Value::Str("a")}, {"type", Value::Str("A")},
+  CHECK(msg(lab.create("dns_record", {{"zone", Value::Str("nozone")},
+                                      {"name", Value::Str("a")},
+                                      {"type", Value::Str("A")},
                                       {"values", Value::StrList({"192.0.2.1"})}}))
             .find("zone 'nozone' does not exist") != std::string::npos);
 }
@@ -126,28 +146,36 @@ TEST_CASE("lab: mailboxes need a mounted database; DCs have no local groups") {
   CHECK(msg(lab.create("mailbox", mbx)).find("does not exist") != std::string::npos);
   mbx["database"] = Value::Str("EXCH1\\First Storage Group\\Mailbox Database");
   CHECK(lab.create("mailbox", mbx).ok());
-  CHECK(msg(lab.create("local_group_member", {{"host", Value::Str("DC1")}, {"member", Value::Str("mbx")}}))
+  CHECK(msg(lab.create("local_group_member",
+                       {{"host", Value::Str("DC1")}, {"member", Value::Str("mbx")}}))
             .find("domain controller") != std::string::npos);
-  CHECK(lab.create("local_group_member", {{"host", Value::Str("EXCH1")}, {"member", Value::Str("mbx")}}).ok());
+  CHECK(lab.create("local_group_member",
+                   {{"host", Value::Str("EXCH1")}, {"member", Value::Str("mbx")}})
+            .ok());
 }
 
 TEST_CASE("lab: checks read the world's facts") {
   Lab lab;
-  Observation sw = lab.observe("software", {{"host", Value::Str("EXCH1")}, {"product", Value::Str("MAPI CDO")},
+  Observation sw = lab.observe("software", {{"host", Value::Str("EXCH1")},
+                                            {"product", Value::Str("MAPI CDO")},
                                             {"min_version", Value::Str("6.5.8353.0")}});
   CHECK(sw.exists);
   CHECK(sw.attrs["min_version"].as_string() == "6.5.8211.0");
-  Observation missing = lab.observe("software", {{"host", Value::Str("EXCH2")}, {"product", Value::Str("MAPI CDO")}});
+  Observation missing =
+      lab.observe("software", {{"host", Value::Str("EXCH2")}, {"product", Value::Str("MAPI CDO")}});
   CHECK(missing.note.find("not installed") != std::string::npos);
   Observation host = lab.observe("host_requirement", {{"host", Value::Str("EXCH1")}});
   CHECK(host.attrs["min_os_version"].as_string() == "6.0");
-  Observation dbattr = lab.observe("ldap_attribute",
-                                   {{"object", Value::Str("CN=Mailbox Database,CN=First Storage Group,CN=InformationStore,CN=EXCH1,"
-                                                          "CN=Servers,CN=Exchange Administrative Group (FYDIBOHF23SPDLT),CN=Administrative "
-                                                          "Groups,CN=Target Organization,CN=Microsoft Exchange,CN=Services,CN="
-                                                          "Configuration,DC=target,DC=local")},
-                                    {"attribute", Value::Str("displayName")},
-                                    {"copy_from", Value::Str("adminDisplayName")}});
+  Observation dbattr = lab.observe(
+      "ldap_attribute",
+      {{"object",
+        Value::Str(
+            "CN=Mailbox Database,CN=First Storage Group,CN=InformationStore,CN=EXCH1,"
+            "CN=Servers,CN=Exchange Administrative Group (FYDIBOHF23SPDLT),CN=Administrative "
+            "Groups,CN=Target Organization,CN=Microsoft Exchange,CN=Services,CN="
+            "Configuration,DC=target,DC=local")},
+       {"attribute", Value::Str("displayName")},
+       {"copy_from", Value::Str("adminDisplayName")}});
   CHECK(dbattr.exists);
   CHECK(dbattr.attrs["source_value"].text() == "Mailbox Database EXCH1");
 }
@@ -163,7 +191,10 @@ TEST_CASE("lab: a failed write leaves nothing behind; fault injection") {
 }
 
 TEST_CASE("lab: the attribute encoding round-trips and rejects garbage") {
-  AttrMap m{{"a", Value::Str("x")}, {"b", Value::Int(-5)}, {"c", Value::List({Value::Str("1"), Value::Bool(true)})}, {"d", Value()}};
+  AttrMap m{{"a", Value::Str("x")},
+            {"b", Value::Int(-5)},
+            {"c", Value::List({Value::Str("1"), Value::Bool(true)})},
+            {"d", Value()}};
   auto back = decode_attrs(encode_attrs(m));
   REQUIRE(back.ok());
   CHECK(*back == m);
@@ -180,7 +211,8 @@ TEST_CASE("lab: an explicit ACE beside an inherited one with the same identity l
   CHECK_FALSE(lab.observe("ace", ace).exists);
   ace["rights"] = Value::StrList({"GenericAll"});
   CHECK(lab.create("ace", ace).ok());
-  CHECK(lab.observe("ace", ace).attrs["rights"].strings() == std::vector<std::string>{"GenericAll"});
+  CHECK(lab.observe("ace", ace).attrs["rights"].strings() ==
+        std::vector<std::string>{"GenericAll"});
   ApplyRequest del;
   del.resource = lab.view("ace", ace);
   del.action = Action::kDelete;

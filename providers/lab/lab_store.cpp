@@ -50,7 +50,8 @@ struct Reader {
   uint32_t u32() {
     if (!need(4)) return 0;
     uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(s[p + i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      v |= static_cast<uint32_t>(static_cast<unsigned char>(s[p + i])) << (8 * i);
     p += 4;
     return v;
   }
@@ -69,7 +70,8 @@ struct Reader {
       case 'i': {
         if (!need(8)) return {};
         uint64_t u = 0;
-        for (int i = 0; i < 8; ++i) u |= static_cast<uint64_t>(static_cast<unsigned char>(s[p + i])) << (8 * i);
+        for (int i = 0; i < 8; ++i)
+          u |= static_cast<uint64_t>(static_cast<unsigned char>(s[p + i])) << (8 * i);
         p += 8;
         return Value::Int(static_cast<int64_t>(u));
       }
@@ -133,7 +135,8 @@ Error LabStore::sql_error(const std::string& what) const {
   std::string msg = db_ ? sqlite3_errmsg(db_) : "no database";
   if (db_ && (sqlite3_errcode(db_) == SQLITE_BUSY || sqlite3_errcode(db_) == SQLITE_LOCKED))
     return Error::Transient("lab " + path_ + ": " + what + ": " + msg);
-  return Error::Io("lab " + path_ + ": " + what + ": " + msg, "recreate it with `converge lab init`");
+  return Error::Io("lab " + path_ + ": " + what + ": " + msg,
+                   "recreate it with `converge lab init`");
 }
 
 Status LabStore::exec(const char* sql) {
@@ -175,10 +178,13 @@ Result<std::unique_ptr<LabStore>> LabStore::open(const std::string& path, bool r
   const char* schema =
       "PRAGMA journal_mode=WAL;"
       "PRAGMA synchronous=NORMAL;"
-      "CREATE TABLE IF NOT EXISTS objects(type TEXT NOT NULL, key TEXT NOT NULL, attrs BLOB NOT NULL,"
+      "CREATE TABLE IF NOT EXISTS objects(type TEXT NOT NULL, key TEXT NOT NULL, attrs BLOB NOT "
+      "NULL,"
       " PRIMARY KEY(type, key)) WITHOUT ROWID;"
-      "CREATE TABLE IF NOT EXISTS dns(dn TEXT PRIMARY KEY, type TEXT NOT NULL, key TEXT NOT NULL) WITHOUT ROWID;"
-      "CREATE TABLE IF NOT EXISTS ldap_attrs(dn TEXT NOT NULL, attr TEXT NOT NULL, value BLOB NOT NULL,"
+      "CREATE TABLE IF NOT EXISTS dns(dn TEXT PRIMARY KEY, type TEXT NOT NULL, key TEXT NOT NULL) "
+      "WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS ldap_attrs(dn TEXT NOT NULL, attr TEXT NOT NULL, value BLOB NOT "
+      "NULL,"
       " PRIMARY KEY(dn, attr)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
   CONVERGE_TRY(s->exec(schema));
@@ -202,7 +208,8 @@ void bind_text(sqlite3_stmt* st, int i, const std::string& s) {
 std::string_view column(sqlite3_stmt* st, int i) {
   const void* p = sqlite3_column_blob(st, i);
   int n = sqlite3_column_bytes(st, i);
-  return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string_view();
+  return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(n))
+           : std::string_view();
 }
 }  // namespace
 
@@ -234,7 +241,8 @@ Result<std::vector<std::pair<std::string, AttrMap>>> LabStore::all(const std::st
   return out;
 }
 
-Result<std::unordered_map<std::string, std::unordered_map<std::string, AttrMap>>> LabStore::all_rows() {
+Result<std::unordered_map<std::string, std::unordered_map<std::string, AttrMap>>>
+LabStore::all_rows() {
   sqlite3_stmt* st = prepare("SELECT type, key, attrs FROM objects");
   if (!st) return sql_error("prepare");
   std::unordered_map<std::string, std::unordered_map<std::string, AttrMap>> out;
@@ -275,7 +283,8 @@ Status LabStore::erase(const std::string& type, const std::string& key) {
   return {};
 }
 
-Result<std::optional<std::pair<std::string, std::string>>> LabStore::dn_owner(const std::string& dn) {
+Result<std::optional<std::pair<std::string, std::string>>> LabStore::dn_owner(
+    const std::string& dn) {
   sqlite3_stmt* st = prepare("SELECT type, key FROM dns WHERE dn=?1");
   if (!st) return sql_error("prepare");
   bind_text(st, 1, dn);
@@ -337,7 +346,8 @@ Result<std::optional<Value>> LabStore::ldap_attr(const std::string& dn, const st
 }
 
 Status LabStore::put_ldap_attr(const std::string& dn, const std::string& attr, const Value& v) {
-  sqlite3_stmt* st = prepare("INSERT OR REPLACE INTO ldap_attrs(dn, attr, value) VALUES(?1, ?2, ?3)");
+  sqlite3_stmt* st =
+      prepare("INSERT OR REPLACE INTO ldap_attrs(dn, attr, value) VALUES(?1, ?2, ?3)");
   if (!st) return sql_error("prepare");
   bind_text(st, 1, dn);
   bind_text(st, 2, attr);

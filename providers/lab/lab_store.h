@@ -49,7 +49,8 @@ class LabStore {
   Status erase(const std::string& type, const std::string& key);
 
   // Directory names.
-  Result<std::optional<std::pair<std::string, std::string>>> dn_owner(const std::string& canonical_dn);
+  Result<std::optional<std::pair<std::string, std::string>>> dn_owner(
+      const std::string& canonical_dn);
   Status put_dn(const std::string& canonical_dn, const std::string& type, const std::string& key);
   Status erase_dn(const std::string& canonical_dn);
   Result<bool> has_children(const std::string& canonical_dn);

@@ -2,8 +2,9 @@
 // world-only types the lab uses to answer checks and enforce rules (domain, server,
 // public_folder_database, sql_database, and installed software / backup facts). An `ldap = {...}`
 // table on a directory object sets free-form attributes (adminDisplayName ...).
-#include <filesystem>
 #include <toml++/toml.h>
+
+#include <filesystem>
 
 #include "engine/values.h"
 #include "providers/lab/lab_provider.h"
@@ -40,7 +41,8 @@ Status load_world(LabStore& store, const std::string& world_path) {
     root = toml::parse_file(world_path);
   } catch (const toml::parse_error& e) {
     return Error::Invalid("world file: " + std::string(e.description()), "fix the world file")
-        .at(Loc{world_path, static_cast<int>(e.source().begin.line), static_cast<int>(e.source().begin.column)});
+        .at(Loc{world_path, static_cast<int>(e.source().begin.line),
+                static_cast<int>(e.source().begin.column)});
   }
   CONVERGE_TRY(store.begin());
   auto fail = [&](Error e) -> Status {
@@ -50,16 +52,22 @@ Status load_world(LabStore& store, const std::string& world_path) {
   for (auto&& [tk, tnode] : root) {
     std::string type(tk.str());
     auto* tbl = tnode.as_table();
-    if (!tbl) return fail(Error::Invalid("world file: '" + type + "' must be a table of objects").at(Loc{world_path, 0, 0}));
+    if (!tbl)
+      return fail(Error::Invalid("world file: '" + type + "' must be a table of objects")
+                      .at(Loc{world_path, 0, 0}));
     const TypeSpec* ts = find_type(type);
     for (auto&& [nk, node] : *tbl) {
       auto* obj = node.as_table();
-      if (!obj) return fail(Error::Invalid("world file: " + type + "." + std::string(nk.str()) + " must be a table"));
+      if (!obj)
+        return fail(Error::Invalid("world file: " + type + "." + std::string(nk.str()) +
+                                   " must be a table"));
       AttrMap a;
       const toml::table* ldap = nullptr;
       for (auto&& [k, v] : *obj) {
-        if (k.str() == "ldap" && v.is_table()) ldap = v.as_table();
-        else a[std::string(k.str())] = to_value(v);
+        if (k.str() == "ldap" && v.is_table())
+          ldap = v.as_table();
+        else
+          a[std::string(k.str())] = to_value(v);
       }
       std::string key;
       if (ts) {
@@ -79,7 +87,8 @@ Status load_world(LabStore& store, const std::string& world_path) {
         std::string cdn = canonical_dn(dn->second.text());
         CONVERGE_TRY(store.put_dn(cdn, type, key));
         if (ldap)
-          for (auto&& [lk, lv] : *ldap) CONVERGE_TRY(store.put_ldap_attr(cdn, lower(lk.str()), to_value(lv)));
+          for (auto&& [lk, lv] : *ldap)
+            CONVERGE_TRY(store.put_ldap_attr(cdn, lower(lk.str()), to_value(lv)));
       }
     }
   }
@@ -89,7 +98,8 @@ Status load_world(LabStore& store, const std::string& world_path) {
 
 Status init_lab(const std::string& lab_path, const std::string& world_path) {
   if (!std::filesystem::exists(world_path))
-    return Error::NotFound("world file '" + world_path + "' does not exist", "pass a file such as manifests/labs/exchange2007-fresh.toml");
+    return Error::NotFound("world file '" + world_path + "' does not exist",
+                           "pass a file such as manifests/labs/exchange2007-fresh.toml");
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::path(lab_path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
