@@ -19,8 +19,46 @@ bool is_change(Action a) {
   return a == Action::kCreate || a == Action::kUpdate || a == Action::kDelete;
 }
 
+bool needs_work(const PlannedResource& r) { return is_change(r.action) || r.deferred; }
+
+// A deferred check: observe it again now that its dependencies are applied, and judge it.
+ResourceOutcome run_check(const PlannedResource& r, Provider& p) {
+  ResourceOutcome out;
+  out.attempts = 1;
+  ObserveRequest req;
+  req.type = r.type;
+  req.resources.push_back(r.view());
+  ObserveResponse resp;
+  try {
+    resp = p.observe(req);
+  } catch (const std::exception& e) {
+    resp.results.clear();
+    out.outcome = Outcome::kFailed;
+    out.error = Error::Internal(std::string("provider threw: ") + e.what()).on(r.id);
+    return out;
+  }
+  if (resp.results.size() != 1 || resp.results[0].error) {
+    out.outcome = Outcome::kFailed;
+    out.error = resp.results.size() == 1 ? Error(*resp.results[0].error).on(r.id)
+                                         : Error::Internal("provider gave no observation").on(r.id);
+    return out;
+  }
+  const Observation& o = resp.results[0];
+  bool restart = false;
+  std::string why = o.exists ? check_failure(*r.type, r.desired, o.attrs, &restart) : "not found";
+  if (why.empty()) {
+    out.outcome = Outcome::kNoop;
+    return out;
+  }
+  out.outcome = Outcome::kFailed;
+  out.error = Error::Conflict("check failed: " + why + (o.note.empty() ? "" : " (" + o.note + ")"))
+                  .on(r.id);
+  return out;
+}
+
 // One provider call with exception capture and retry of transient errors.
 ResourceOutcome run_one(const PlannedResource& r, Provider& p, const ExecOptions& opt) {
+  if (r.deferred) return run_check(r, p);
   ResourceOutcome out;
   ApplyRequest req;
   req.resource = r.view();
@@ -142,12 +180,12 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
       size_t i = ready.front();
       ready.pop_front();
       const PlannedResource& r = plan.resources[i];
-      if (!failed_dep[i].empty() && is_change(r.action)) {
+      if (!failed_dep[i].empty() && needs_work(r)) {
         ResourceOutcome o;
         o.outcome = Outcome::kSkipped;
         o.because = failed_dep[i];
         complete(i, std::move(o));
-      } else if (!is_change(r.action)) {
+      } else if (!needs_work(r)) {
         ResourceOutcome o;
         o.outcome = r.action == Action::kBlocked ? Outcome::kBlocked : Outcome::kNoop;
         complete(i, std::move(o));

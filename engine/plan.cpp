@@ -140,7 +140,7 @@ std::vector<Change> diff(const TypeSpec& t, const AttrMap& desired, const AttrMa
   return out;
 }
 
-namespace {
+namespace {}  // namespace
 
 std::string check_failure(const TypeSpec& t, const AttrMap& desired, const AttrMap& observed,
                           bool* restart) {
@@ -162,8 +162,6 @@ std::string check_failure(const TypeSpec& t, const AttrMap& desired, const AttrM
   }
   return out;
 }
-
-}  // namespace
 
 Observed observe_manifest(const Manifest& m, ProviderMap& providers) {
   Observed out;
@@ -191,6 +189,7 @@ Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap
   std::vector<size_t> order = g.topo_order();
 
   std::vector<size_t> pos(m.resources.size());
+  std::vector<char> pending(order.size(), 0);  // this resource or one it depends on changes now
   plan.resources.resize(order.size());
   for (size_t k = 0; k < order.size(); ++k) pos[order[k]] = k;
 
@@ -264,6 +263,14 @@ Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap
           !r.attrs.at("restart_required").as_bool())
         p.restart_required = false;
     }
+    // A failing check whose dependencies change in this run is judged after they are applied.
+    bool deps_pending = false;
+    for (size_t d : g.before(order[k])) deps_pending = deps_pending || pending[pos[d]];
+    if (t.check_only && p.action == Action::kBlocked && deps_pending && !p.observe_error) {
+      p.action = Action::kNoop;
+      p.deferred = true;
+      p.reason = "checked after its dependencies are applied (now: " + p.reason + ")";
+    }
     // A change waits for its dependencies: a blocked dependency blocks it.
     if (p.action == Action::kCreate || p.action == Action::kUpdate || p.action == Action::kDelete) {
       std::vector<std::string> roots;
@@ -285,6 +292,8 @@ Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap
         p.action = Action::kBlocked;
       }
     }
+    pending[k] = deps_pending || p.deferred || p.action == Action::kCreate ||
+                 p.action == Action::kUpdate || p.action == Action::kDelete;
   }
   return plan;
 }
@@ -384,7 +393,8 @@ std::string Plan::to_json() const {
               {"desired", map_to_j(r.desired, r.type)},
               {"depends_on", r.depends_on},
               {"drift", drift_name(r.drift)},
-              {"cause", r.cause}};
+              {"cause", r.cause},
+              {"deferred", r.deferred}};
     j["resources"].push_back(std::move(e));
   }
   return j.dump(2) + "\n";
@@ -448,6 +458,7 @@ Result<Plan> Plan::from_json(const std::string& text, const std::string& path) {
                 : drift == "correct" ? DriftMode::kCorrect
                                      : DriftMode::kDefault;
       r.cause = rj.value("cause", "");
+      r.deferred = rj.value("deferred", false);
       p.resources.push_back(std::move(r));
     }
     return p;

@@ -43,6 +43,9 @@ struct PlannedResource {
   std::vector<std::string> depends_on;  // direct dependencies (ids)
   DriftMode drift = DriftMode::kDefault;
   std::optional<Error> observe_error;
+  // A check whose dependencies change in this run is judged after they are applied (the executor
+  // observes it again then); until then it is a no-op that says so.
+  bool deferred = false;
   // For changes: "intentional" (the manifest changed since the last successful run) or
   // "corrective" (the environment changed under us); empty when there is no earlier run.
   std::string cause;
@@ -96,6 +99,10 @@ Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap
                const PlanOptions& opt);
 // Observes, then plans.
 Plan make_plan(const Manifest& m, const Graph& g, ProviderMap& providers, const PlanOptions& opt);
+
+// Why a check fails ("" when it passes); sets *restart when a failing attribute needs a restart.
+std::string check_failure(const TypeSpec& t, const AttrMap& desired, const AttrMap& observed,
+                          bool* restart);
 
 // The changes between desired and observed for one present resource (what an update would do).
 std::vector<Change> diff(const TypeSpec& t, const AttrMap& desired, const AttrMap& observed,

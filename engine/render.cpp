@@ -49,15 +49,17 @@ std::string render_plan(const Plan& plan, const RenderOptions& opt) {
   for (const auto& n : plan.notes) out += "note: " + n + "\n";
   bool any = false;
   for (const auto& r : plan.resources) {
-    if (r.action == Action::kNoop && !opt.show_noop) continue;
+    if (r.action == Action::kNoop && !opt.show_noop && !r.deferred) continue;
     if (!any) out += "\nconverge will perform these actions:\n";
     any = true;
-    out += "\n  " + paint(r.action, action_symbol(r.action) + " " + r.id);
+    out += "\n  " +
+           paint(r.action, (r.deferred ? std::string("?") : action_symbol(r.action)) + " " + r.id);
     if (r.action == Action::kBlocked) out += paint(r.action, "  (blocked)");
     if (r.restart_required) out += "  (restart required)";
     if (!r.cause.empty()) out += "  (" + r.cause + ")";
     out += "\n";
-    if (!r.reason.empty() && (r.action == Action::kBlocked || r.action == Action::kDelete))
+    if (!r.reason.empty() &&
+        (r.action == Action::kBlocked || r.action == Action::kDelete || r.deferred))
       out += "      # " + r.reason + "\n";
     if (r.action == Action::kBlocked && r.blocked_by.size() > 1) {
       out += "      # blocked by:";

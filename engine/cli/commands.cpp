@@ -167,6 +167,10 @@ class ConsoleObserver : public ApplyObserver {
  public:
   explicit ConsoleObserver(bool color, size_t total) : color_(color), total_(total) {}
   void finished(const PlannedResource& r, const ResourceOutcome& o) override {
+    if (o.outcome == Outcome::kNoop && r.deferred) {
+      std::cout << "  ? " << r.id << ": check passed\n" << std::flush;
+      return;
+    }
     if (o.outcome == Outcome::kNoop || o.outcome == Outcome::kBlocked) return;
     ++n_;
     std::string verb;
@@ -177,7 +181,7 @@ class ConsoleObserver : public ApplyObserver {
                                              : "updated";
         break;
       case Outcome::kFailed:
-        verb = "FAILED";
+        verb = r.deferred ? "CHECK FAILED" : "FAILED";
         break;
       case Outcome::kSkipped:
         verb = "skipped";

@@ -6,8 +6,8 @@ converge=$1 src=$2
 . "$src/tests/e2e/lib.sh"
 
 "$converge" lab init "$(ready_world)" >/dev/null
-expect "converge on a ready world" 0 'Apply: 48 applied, 0 failed, 0 skipped, 0 blocked, 10 unchanged' -- "$converge" "$M"
-expect "no drift" 0 'no drift \(58 resources checked\)' -- "$converge" drift "$M"
+expect "converge on a ready world" 0 'Apply: 48 applied, 0 failed, 0 skipped, 0 blocked, 11 unchanged' -- "$converge" "$M"
+expect "no drift" 0 'no drift \(59 resources checked\)' -- "$converge" drift "$M"
 
 # An out-of-band change is reported exactly, as corrective, and nothing is changed.
 "$converge" "$src/manifests/examples/out-of-band-change.toml" --allow-destroy >/dev/null 2>&1
@@ -24,7 +24,7 @@ r = json.load(open(sys.argv[1]))
 assert r["format_version"] == "1"
 for k in ("run_id", "time", "manifest", "manifest_hash", "checked", "drifted", "corrected", "failed", "duration_seconds", "resources"):
     assert k in r, k
-assert r["checked"] == 58 and r["drifted"] == 2 and r["corrected"] == 0, r
+assert r["checked"] == 59 and r["drifted"] == 2 and r["corrected"] == 0, r
 ids = {x["id"]: x for x in r["resources"]}
 sg = ids["storage_group.exch2_second"]
 assert sg["attributes"] == [{"attribute": "circular_logging", "expected": "false", "observed": "true"}], sg
@@ -45,7 +45,7 @@ for line in open(sys.argv[1]):
 for k in ("converge_resources_checked", "converge_resources_drifted", "converge_resources_corrected",
           "converge_resources_failed", "converge_run_duration_seconds", "converge_last_success_timestamp_seconds"):
     assert k in seen, k
-assert seen["converge_resources_checked"] == 58 and seen["converge_resources_drifted"] == 2
+assert seen["converge_resources_checked"] == 59 and seen["converge_resources_drifted"] == 2
 assert seen["converge_last_success_timestamp_seconds"] > 1.7e9
 print("metrics ok")
 PY

@@ -36,17 +36,17 @@ sha() { cat "$CONVERGE_LAB" "$CONVERGE_LAB-wal" 2>/dev/null | sha256sum | cut -d
 # 1. First run on a fresh lab: everything the lab can have is applied; the MAPI CDO checks block
 #    the agent-host memberships that depend on them.
 expect "first run converges what it can" 1 \
-  'Plan: 41 to create, 5 to update, 0 to delete, 8 unchanged, 4 blocked\.' \
+  'Plan: 41 to create, 5 to update, 0 to delete, 9 unchanged, 4 blocked\.' \
   '! software\.mapi_cdo\[EXCH1\]  \(blocked\)  \(restart required\)' \
   'check failed: min_version: have "6\.5\.8211\.0", need >= "6\.5\.8353\.0"' \
   'MAPI CDO is not installed on EXCH2' \
   'local_group_member\.ah_agent_host_admin\[EXCH2\]  \(blocked\)' \
   'would create, but blocked by software\.mapi_cdo\[EXCH2\]' \
-  'Apply: 46 applied, 0 failed, 0 skipped, 4 blocked, 8 unchanged\.' \
+  'Apply: 46 applied, 0 failed, 0 skipped, 4 blocked, 9 unchanged\.' \
   -- "$converge" "$M"
-expect "second plan is empty" 0 'Plan: 0 to create, 0 to update, 0 to delete, 54 unchanged, 4 blocked\.' \
+expect "second plan is empty" 0 'Plan: 0 to create, 0 to update, 0 to delete, 55 unchanged, 4 blocked\.' \
   -- "$converge" plan --detailed-exitcode "$M"
-expect "a second run changes nothing" 1 'Apply: 0 applied, 0 failed, 0 skipped, 4 blocked, 54 unchanged\.' -- "$converge" "$M"
+expect "a second run changes nothing" 1 'Apply: 0 applied, 0 failed, 0 skipped, 4 blocked, 55 unchanged\.' -- "$converge" "$M"
 
 # 2. Deleting needs --allow-destroy; without it the deletion is blocked and the rest proceeds.
 expect "deletion is blocked without --allow-destroy" 1 \
@@ -103,9 +103,9 @@ expect "injected account failures skip dependents only" 1 \
   'account\.trg_ex: FAILED: lab: injected failure of writes to account' \
   'ace\.ex_read_domain: skipped \(account\.trg_ex did not apply\)' \
   'dns_record\.target_mx: created' \
-  'Apply: 18 applied, 6 failed, 22 skipped, 4 blocked, 8 unchanged\.' \
+  'Apply: 18 applied, 6 failed, 22 skipped, 4 blocked, 9 unchanged\.' \
   -- env CONVERGE_LAB_FAULTS=fail_type=account "$converge" "$M" --parallelism 3
-expect "after the fault clears, the next run converges" 1 'Apply: 28 applied, 0 failed, 0 skipped, 4 blocked, 26 unchanged' -- "$converge" "$M"
+expect "after the fault clears, the next run converges" 1 'Apply: 28 applied, 0 failed, 0 skipped, 4 blocked, 27 unchanged' -- "$converge" "$M"
 unset CONVERGE_LAB_FAULTS
 
 # 8. Graph export and exit codes.
@@ -113,7 +113,7 @@ expect "graph as DOT renders with Graphviz" 0 '<svg' -- sh -c "'$converge' graph
 expect "graph as JSON" 0 '"kind": "inferred"' -- "$converge" graph "$M" --format json
 expect "usage error exits 64" 64 'manifest is required|required' -- "$converge" plan
 expect "missing manifest exits 64" 64 'cannot read manifest' -- "$converge" plan "$tmp/nope.toml"
-expect "validate" 0 'valid \(58 resources' -- "$converge" validate "$M"
+expect "validate" 0 'valid \(59 resources' -- "$converge" validate "$M"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
