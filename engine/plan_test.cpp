@@ -137,3 +137,35 @@ TEST_CASE("plan JSON round-trips") {
   CHECK_FALSE(Plan::from_json("{\"format_version\": \"9\"}", "x").ok());
   CHECK_FALSE(Plan::from_json("not json", "x").ok());
 }
+
+TEST_CASE("a failing check whose dependencies change now is deferred until they are applied") {
+  Fixture f(R"(
+[accepted_domain.t]
+name = "target.local"
+domain = "*.target.local"
+[smtp_probe.p]
+from = "a@source.local"
+to = "b@target.local"
+depends_on = ["accepted_domain.t"]
+[software.mapi]
+host = "EXCH1"
+product = "MAPI CDO"
+min_version = "6.5.8353.0"
+)");
+  f.map->world["smtp_probe.p"] = {{"delivered", Value::Bool(false)}};
+  f.map->world["software.mapi"] = {{"min_version", Value::Str("6.5.8211.0")}};
+  Plan p = f.plan();
+  auto& probe = f.at(p, "smtp_probe.p");
+  CHECK(probe.action == Action::kNoop);
+  CHECK(probe.deferred);
+  CHECK(probe.reason.find("checked after its dependencies are applied") == 0);
+  // A failing check with nothing pending before it stays blocked.
+  CHECK(f.at(p, "software.mapi").action == Action::kBlocked);
+  CHECK_FALSE(f.at(p, "software.mapi").deferred);
+  // Once nothing is pending, the probe is judged at plan time.
+  f.map->world["accepted_domain.t"] = {{"name", Value::Str("target.local")},
+                                       {"domain", Value::Str("*.target.local")},
+                                       {"domain_type", Value::Str("Authoritative")}};
+  Plan again = f.plan();
+  CHECK(f.at(again, "smtp_probe.p").action == Action::kBlocked);
+}
