@@ -56,9 +56,18 @@ for target in build-fuzz/fuzz_*; do
   esac
   [ -d "tests/fuzz/corpus/$name" ] && cp tests/fuzz/corpus/"$name"/* "$corpus/$name/" 2>/dev/null
   echo "-- $name"
-  "$target" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$corpus/$name" 2>&1 |
-    grep -E "stat::number_of_executed_units|Done|ERROR|SUMMARY" || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz target $name failed"; exit 1; }
+  set +e
+  (cd "$corpus" && "$OLDPWD/$target" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 "$corpus/$name" >"$corpus/$name.log" 2>&1)
+  rc=$?
+  set -e
+  grep -E "stat::number_of_executed_units|^Done|ERROR|SUMMARY|dns_fuzz:|Test unit written" "$corpus/$name.log" || true
+  if [ $rc -ne 0 ]; then
+    echo "fuzz target $name failed (exit $rc); the input that failed:"
+    ls "$corpus"/crash-* "$corpus"/timeout-* "$corpus"/oom-* 2>/dev/null | head -3
+    tail -30 "$corpus/$name.log"
+    exit 1
+  fi
   total=$((total + 1))
 done
 echo "tests: $total passed, 0 failed"
