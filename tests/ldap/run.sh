@@ -89,6 +89,7 @@ values() { # DN ATTR: the attribute's values, one per line
   "${LDAPQ[@]}" -b "$1" -s base '(objectClass=*)' "$2" 2>/dev/null | sed -n "s/^$2: //p"
 }
 exists() { "${LDAPQ[@]}" -b "$1" -s base '(objectClass=*)' 1.1 >/dev/null 2>&1; }
+not_exists() { ! exists "$1"; }
 # The DACL as SDDL, from samba-tool (LDAP to 127.0.0.1 with NTLM; Kerberos off: no DNS lookups).
 sddl() {
   samba-tool dsacl get -H ldap://127.0.0.1 --use-kerberos=off -s "$SAMBA_SMB_CONF" -U Administrator \
@@ -98,6 +99,7 @@ has_ace() { [[ "$(sddl "$1")" == *"$2"* ]]; }
 count_aces() { # DN ACE-PREFIX: how many ACEs start with the prefix, e.g. "(A;CI;" ... "SID)"
   sddl "$1" | grep -oF -- "$2" | wc -l
 }
+jq_true() { jq -e "$@" >/dev/null; }
 sdtool() { "$SRC/tests/ldap/sdtool.py" "$SAMBA_SMB_CONF" "$CONVERGE_TEST_LDAP_PASSWORD_FILE" "$@"; }
 provider_block() {
   sed -n '/^\[provider.ad\]/,/^$/p' "$MANIFEST"
@@ -202,7 +204,7 @@ check "the plan shows exactly the four drifted resources ($changed)" test "$chan
 dn_change=$(jq -c '.resources[] | select(.id == "ldap_attribute.mailbox_database_display_name[DB02]") | .changes[] | select(.attribute == "value") | [.before, .after]' "$TMP/drift.json")
 check "displayName drift: before [\"Wrong Name\"], after [\"DB02\"] ($dn_change)" test "$dn_change" = '[["Wrong Name"],["DB02"]]'
 check "merged right: before lists the extra WriteDacl (and 2 ACEs), after is GenericRead" \
-  jq -e '.resources[] | select(.id == "ace.ex_read_domain") | .changes[] | select(.attribute == "rights")
+  jq_true '.resources[] | select(.id == "ace.ex_read_domain") | .changes[] | select(.attribute == "rights")
          | (.before | index("WriteDacl") != null and index("(2 ACEs)") != null) and .after == ["GenericRead"]' \
   "$TMP/drift.json"
 cv plan --out "$TMP/repair.json" "$MANIFEST"
@@ -218,6 +220,22 @@ check "... and it is (A;CI;RPLCLORC)" has_ace "$BASE" "(A;CI;RPLCLORC;;;$SID_EX)
 check "QMM_Trg_DSA is back in Domain Admins" \
   grep -qiF "CN=QMM_Trg_DSA,$SA" <(values "CN=Domain Admins,CN=Users,$BASE" member)
 check "displayName of DB02 is back" test "$(values "CN=DB02,CN=Databases,$AG" displayName)" = DB02
+
+# ---- 3b. drift (issue #5) against Samba: an ldapmodify is reported, then corrected -----------
+cv drift "$MANIFEST"
+check "drift: none after the repair (exit $RC)" test "$RC" = 0
+printf 'dn: CN=DB02,CN=Databases,%s\nchangetype: modify\nreplace: displayName\ndisplayName: Drifted Name\n' "$AG" |
+  "${LDAPMOD[@]}" >/dev/null
+cv drift "$MANIFEST"
+check "drift: the changed displayName is reported (exit $RC)" test "$RC" = 2
+check "drift: expected vs observed" grep -qF 'value: expected ["DB02"], observed ["Drifted Name"]' "$OUT"
+check "drift without --correct changed nothing" test "$(values "CN=DB02,CN=Databases,$AG" displayName)" = "Drifted Name"
+cv drift --correct "$MANIFEST"
+check "drift --correct repairs it (exit $RC)" test "$RC" = 2
+check "drift --correct: the attribute was updated" grep -qF 'ldap_attribute.mailbox_database_display_name[DB02]: updated' "$OUT"
+check "drift: displayName of DB02 is back" test "$(values "CN=DB02,CN=Databases,$AG" displayName)" = DB02
+cv drift "$MANIFEST"
+check "drift: none after the correction (exit $RC)" test "$RC" = 0
 
 # ---- 4. ensure = "absent" removes exactly one ACE ----------------------------------------------
 {
@@ -246,6 +264,60 @@ check "the guide's plan now wants exactly that ACE back" \
   test "$(jq -r '[.resources[] | select(.action != "noop") | .id] | join(",")' "$OUT")" = "ace.ex_pf_quotas"
 cv run "$MANIFEST"
 check "and converging restores it" has_ace "$AG" "(OA;CI;CR;d03a086e-afe6-11d2-aa04-00c04f8eedd8;;$SID_EX)"
+
+# ---- 4b. the other types: ldap_object, group, a disabled account; updates and a move ----------------
+{
+  provider_block
+  cat <<EOF
+[ldap_object.scp]
+name = "converge-test-scp"
+path = "$EMP"
+class = "serviceConnectionPoint"
+description = "created by converge"
+
+[group.extra]
+name = "QMM Test Group"
+path = "$SA"
+scope = "universal"
+description = "converge test group"
+
+[group_member.extra]
+group = "QMM Test Group"
+member = "QMM_Trg_AH"
+
+[account.extra]
+name = "QMM_Test_Disabled"
+path = "$SA"
+display_name = "Disabled test account"
+enabled = false
+EOF
+} >"$TMP/types.toml"
+cv run "$TMP/types.toml"
+check "other types: run exits 0" test "$RC" = 0
+[[ $RC == 0 ]] || cat "$OUT"
+check "ldap_object: a serviceConnectionPoint with its description" \
+  bash -c 'grep -qx serviceConnectionPoint <<<"$1" && [[ $2 == "created by converge" ]]' _ \
+  "$(values "CN=converge-test-scp,$EMP" objectClass)" "$(values "CN=converge-test-scp,$EMP" description)"
+check "group: universal security group (groupType -2147483640)" \
+  test "$(values "CN=QMM Test Group,$SA" groupType)" = -2147483640
+check "group_member of the new group" grep -qiF "CN=QMM_Trg_AH,$SA" <(values "CN=QMM Test Group,$SA" member)
+check "account without password: disabled (userAccountControl 514)" \
+  test "$(values "CN=QMM_Test_Disabled,$SA" userAccountControl)" = 514
+cv plan --detailed-exitcode "$TMP/types.toml"
+check "other types: second plan is empty" test "$RC" = 0
+printf 'dn: CN=QMM_Test_Disabled,%s\nchangetype: modify\nreplace: displayName\ndisplayName: Someone Else\n' "$SA" |
+  "${LDAPMOD[@]}" >/dev/null
+sed -i 's/^path = "OU=Service Accounts,DC=target,DC=local"$/path = "OU=Migrated Users,DC=target,DC=local"/' "$TMP/types.toml"
+sed -i '/^\[group.extra\]/,/^$/s/^path = .*/path = "OU=Service Accounts,DC=target,DC=local"/' "$TMP/types.toml"
+cv plan --json "$TMP/types.toml"
+check "account drift and move: one update with display_name and path" \
+  jq_true '[.resources[] | select(.action != "noop")] | length == 1 and .[0].id == "account.extra" and
+           ([.[0].changes[].attribute] | sort) == ["display_name", "path"] and
+           (.[0].changes[] | select(.attribute == "display_name") | .before == "Someone Else")' "$OUT"
+cv run "$TMP/types.toml"
+check "account moved to OU=Migrated Users with its displayName repaired" \
+  test "$(values "CN=QMM_Test_Disabled,OU=Migrated Users,$BASE" displayName)" = "Disabled test account"
+check "... and is gone from OU=Service Accounts" not_exists "CN=QMM_Test_Disabled,$SA"
 
 # ---- 5. bad input: clear errors, non-zero exit, nothing written --------------------------------
 bad_manifest() { # FILE, body on stdin; a harmless OU rides along to prove nothing is written

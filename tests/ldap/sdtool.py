@@ -7,6 +7,11 @@ converge.
   sdtool.py SMB_CONF PASSWORD_FILE delete-ace DN ACE  remove an explicit ACE, e.g. "(A;CI;RP;;;S-1-...)"
   sdtool.py SMB_CONF PASSWORD_FILE add-ace DN ACE     add an explicit ACE
   sdtool.py SMB_CONF PASSWORD_FILE sid NAME           objectSid of a sAMAccountName
+  sdtool.py SMB_CONF - bulk-group OU_NAME PREFIX N    test data, fast: OU=OU_NAME with N disabled
+                                                      users PREFIX00000... and group PREFIX-group
+                                                      holding all of them, in one transaction on
+                                                      the local sam.ldb (no network; an LDAP add
+                                                      costs a disk sync each on this Samba)
 """
 import sys
 
@@ -15,6 +20,8 @@ from samba.dcerpc import security
 from samba.ndr import ndr_unpack
 from samba.param import LoadParm
 from samba.samdb import SamDB
+import ldb
+from samba.auth import system_session
 from samba.sd_utils import SDUtils
 
 
@@ -34,6 +41,31 @@ def same_ace(a, b):
     return True
 
 
+def bulk_group(lp, ou_name, prefix, n):
+    db = SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp)
+    ou = "OU=%s,%s" % (ou_name, db.domain_dn())
+    group = "CN=%s-group,%s" % (prefix, ou)
+    users = ["CN=%s%05d,%s" % (prefix, i, ou) for i in range(n)]
+    db.add({"dn": ou, "objectClass": "organizationalUnit"})
+    db.add({"dn": group, "objectClass": "group", "sAMAccountName": "%s-group" % prefix})
+    # Transactions of 500 objects: one disk sync each, while a single huge transaction slows
+    # down quadratically.
+    for start in range(0, n, 500):
+        db.transaction_start()
+        try:
+            for i in range(start, min(n, start + 500)):
+                db.add({"dn": users[i], "objectClass": "user", "sAMAccountName": "%s%05d" % (prefix, i)})
+            m = ldb.Message()
+            m.dn = ldb.Dn(db, group)
+            m["member"] = ldb.MessageElement(users[start:start + 500], ldb.FLAG_MOD_ADD, "member")
+            db.modify(m)
+        except Exception:
+            db.transaction_cancel()
+            raise
+        db.transaction_commit()
+    return 0
+
+
 def main(argv):
     if len(argv) < 5:
         print(__doc__, file=sys.stderr)
@@ -41,6 +73,8 @@ def main(argv):
     conf, pwfile, cmd, target = argv[1:5]
     lp = LoadParm()
     lp.load(conf)
+    if cmd == "bulk-group":
+        return bulk_group(lp, target, argv[5], int(argv[6]))
     creds = Credentials()
     creds.guess(lp)
     creds.set_username("Administrator")

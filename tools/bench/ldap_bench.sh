@@ -25,18 +25,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "starting a fresh Samba AD DC in $samba_dir ..." >&2
-CONVERGE_SAMBA_WATCH_PID=$$ "$src/tests/ldap/samba_fixture.sh" start "$samba_dir" >"$tmp/samba.log" 2>&1 ||
-  {
-    cat "$tmp/samba.log" >&2
-    exit 1
-  }
+# Each side of (b) gets a freshly provisioned domain: Samba's cost per add grows with the number of
+# objects already in the domain, so sharing one would handicap whichever side runs second.
+start_samba() {
+  "$src/tests/ldap/samba_fixture.sh" stop "$samba_dir" >/dev/null 2>&1 || true
+  sleep 3 # the previous server's processes release /tmp/converge-samba.lock
+  echo "starting a fresh Samba AD DC in $samba_dir ..." >&2
+  CONVERGE_SAMBA_WATCH_PID=$$ "$src/tests/ldap/samba_fixture.sh" start "$samba_dir" >"$tmp/samba.log" 2>&1 ||
+    {
+      cat "$tmp/samba.log" >&2
+      exit 1
+    }
+}
+start_samba
 # shellcheck disable=SC1091
 source "$samba_dir/env"
 base=$CONVERGE_TEST_LDAP_BASE
 export CONVERGE_LDAP_URL=$CONVERGE_TEST_LDAP_URL CONVERGE_LDAP_BIND_DN=$CONVERGE_TEST_LDAP_BIND_DN
-CONVERGE_LDAP_PASSWORD=$(<"$CONVERGE_TEST_LDAP_PASSWORD_FILE")
-export CONVERGE_LDAP_PASSWORD CONVERGE_LDAP_CA_FILE=$CONVERGE_TEST_LDAP_CA
+export CONVERGE_LDAP_CA_FILE=$CONVERGE_TEST_LDAP_CA
 export BENCH_PASSWORD="Bench-$(openssl rand -hex 6)-Pw!"
 python3 "$src/tools/bench/ldap/gen.py" "$tmp/in" "$n" "$aces" "$base" "$BENCH_PASSWORD"
 ldap_common=(-o nettimeout=10 -H "$CONVERGE_TEST_LDAP_URL" -x -D "$CONVERGE_TEST_LDAP_BIND_DN"
@@ -68,7 +74,10 @@ echo "(b) ldapadd + ldapmodify of $n users and $n memberships ..." >&2
 t_raw_add=$(seconds ldapadd "${ldap_common[@]}" -f "$tmp/in/raw-add.ldif")
 t_raw_mod=$(seconds ldapmodify "${ldap_common[@]}" -f "$tmp/in/raw-mod.ldif")
 t_raw_create=$(echo "$t_raw_add + $t_raw_mod" | bc -l)
+start_samba # fresh domain for converge; the env file keeps its paths, the password is new
 echo "(b) converge run: $n accounts and $n memberships ..." >&2
+CONVERGE_LDAP_PASSWORD=$(<"$CONVERGE_TEST_LDAP_PASSWORD_FILE")
+export CONVERGE_LDAP_PASSWORD
 t_cv_create=$(seconds cv run "$tmp/in/create.toml")
 cv plan --detailed-exitcode "$tmp/in/create.toml" >"$tmp/check.txt" ||
   {
