@@ -174,59 +174,53 @@ void LdapProvider::remember(const std::string& name, const Principal& p) {
   principal_cache_[lower(name)] = p;
 }
 
-Result<std::map<std::string, Principal>> LdapProvider::cached_principals(
-    Directory& d, const std::vector<std::string>& names) {
-  std::map<std::string, Principal> out;
+namespace {
+// Looks `names` up in `cache` (keyed by key(name)), asks `fetch` once for all that are missing,
+// remembers what it found. Empty names and repeats are skipped.
+template <class Cache, class KeyOf, class Fetch>
+auto through_cache(std::mutex& mu, Cache& cache, const std::vector<std::string>& names,
+                   KeyOf key_of, Fetch fetch)
+    -> Result<std::map<std::string, typename Cache::mapped_type>> {
+  std::map<std::string, typename Cache::mapped_type> out;
   std::vector<std::string> missing;
   {
-    std::lock_guard<std::mutex> lk(cache_mu_);
+    std::lock_guard<std::mutex> lk(mu);
     std::set<std::string> seen;
     for (const auto& n : names) {
-      std::string k = lower(n);
-      if (!seen.insert(k).second) continue;
-      if (auto it = principal_cache_.find(k); it != principal_cache_.end())
-        out[k] = it->second;
-      else
-        missing.push_back(n);
-    }
-  }
-  if (!missing.empty()) {
-    auto found = d.principals(missing);
-    if (!found.ok()) return found.error();
-    std::lock_guard<std::mutex> lk(cache_mu_);
-    for (auto& [k, p] : *found) {
-      principal_cache_[k] = p;
-      out[k] = p;
-    }
-  }
-  return out;
-}
-
-Result<std::map<std::string, SchemaName>> LdapProvider::cached_schema(
-    Directory& d, const std::vector<std::string>& names) {
-  std::map<std::string, SchemaName> out;
-  std::vector<std::string> missing;
-  {
-    std::lock_guard<std::mutex> lk(cache_mu_);
-    for (const auto& n : names) {
       if (n.empty()) continue;
-      std::string k = object_type_key(n);
-      if (auto it = schema_cache_.find(k); it != schema_cache_.end())
+      std::string k = key_of(n);
+      if (!seen.insert(k).second) continue;
+      if (auto it = cache.find(k); it != cache.end())
         out[k] = it->second;
       else
         missing.push_back(n);
     }
   }
   if (!missing.empty()) {
-    auto found = d.schema_names(missing);
+    auto found = fetch(missing);
     if (!found.ok()) return found.error();
-    std::lock_guard<std::mutex> lk(cache_mu_);
+    std::lock_guard<std::mutex> lk(mu);
     for (auto& [k, v] : *found) {
-      schema_cache_[k] = v;
+      cache[k] = v;
       out[k] = v;
     }
   }
   return out;
+}
+}  // namespace
+
+Result<std::map<std::string, Principal>> LdapProvider::cached_principals(
+    Directory& d, const std::vector<std::string>& names) {
+  return through_cache(
+      cache_mu_, principal_cache_, names, [](const std::string& n) { return lower(n); },
+      [&](const std::vector<std::string>& m) { return d.principals(m); });
+}
+
+Result<std::map<std::string, SchemaName>> LdapProvider::cached_schema(
+    Directory& d, const std::vector<std::string>& names) {
+  return through_cache(
+      cache_mu_, schema_cache_, names, [](const std::string& n) { return object_type_key(n); },
+      [&](const std::vector<std::string>& m) { return d.schema_names(m); });
 }
 
 // ---- observe
