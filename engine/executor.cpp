@@ -56,10 +56,8 @@ ResourceOutcome run_check(const PlannedResource& r, Provider& p) {
   return out;
 }
 
-// One provider call with exception capture and retry of transient errors.
-ResourceOutcome run_one(const PlannedResource& r, Provider& p, const ExecOptions& opt) {
-  if (r.deferred) return run_check(r, p);
-  ResourceOutcome out;
+// The request for one change, with its secrets resolved for this call only.
+Result<ApplyRequest> make_request(const PlannedResource& r, const ExecOptions& opt) {
   ApplyRequest req;
   req.resource = r.view();
   req.action = r.action;
@@ -71,33 +69,72 @@ ResourceOutcome run_one(const PlannedResource& r, Provider& p, const ExecOptions
       auto it = r.desired.find(a.name);
       if (it == r.desired.end() || it->second.is_null()) continue;
       auto s = resolve_secret(it->second.text(), opt.secret_base_dir);
-      if (!s.ok()) {
-        out.outcome = Outcome::kFailed;
-        out.error = Error(s.error()).on(r.id);
-        return out;
-      }
+      if (!s.ok()) return Error(s.error()).on(r.id);
       req.secrets[a.name] = std::move(*s);
     }
   }
+  return req;
+}
+
+// One provider call for one change or a batch of them, with exception capture and retry of
+// transient errors. Each change is judged on its own: only the ones that failed transiently are
+// sent again, after a backoff.
+std::vector<ResourceOutcome> run_changes(const Plan& plan, const std::vector<size_t>& idx,
+                                         Provider& p, const ExecOptions& opt) {
+  std::vector<ResourceOutcome> out(idx.size());
+  if (idx.size() == 1 && plan.resources[idx[0]].deferred) {
+    out[0] = run_check(plan.resources[idx[0]], p);
+    return out;
+  }
+  std::vector<size_t> todo;  // positions in idx still to apply
+  std::vector<ApplyRequest> reqs;
+  for (size_t k = 0; k < idx.size(); ++k) {
+    auto req = make_request(plan.resources[idx[k]], opt);
+    if (!req.ok()) {
+      out[k].outcome = Outcome::kFailed;
+      out[k].error = req.error();
+      continue;
+    }
+    todo.push_back(k);
+    reqs.push_back(std::move(*req));
+  }
   auto delay = opt.backoff;
-  for (int attempt = 1; attempt <= std::max(1, opt.attempts); ++attempt) {
-    out.attempts = attempt;
-    Status st;
+  for (int attempt = 1; !todo.empty(); ++attempt) {
+    std::vector<Status> st(todo.size());
     try {
-      st = p.apply(req).status;
+      if (reqs.size() == 1) {
+        st[0] = p.apply(reqs[0]).status;
+      } else {
+        auto resp = p.apply_batch(reqs);
+        for (size_t k = 0; k < st.size(); ++k)
+          st[k] = k < resp.size() ? std::move(resp[k].status)
+                                  : Status(Error::Internal("provider gave no answer"));
+      }
     } catch (const std::exception& e) {
-      st = Error::Internal(std::string("provider threw: ") + e.what());
+      for (auto& s : st) s = Error::Internal(std::string("provider threw: ") + e.what());
     }
-    if (st.ok()) {
-      out.outcome = Outcome::kApplied;
-      out.error.reset();
-      return out;
+    std::vector<size_t> again;
+    std::vector<ApplyRequest> again_reqs;
+    for (size_t k = 0; k < todo.size(); ++k) {
+      ResourceOutcome& o = out[todo[k]];
+      const std::string& id = plan.resources[idx[todo[k]]].id;
+      o.attempts = attempt;
+      if (st[k].ok()) {
+        o.outcome = Outcome::kApplied;
+        o.error.reset();
+        continue;
+      }
+      o.outcome = Outcome::kFailed;
+      o.error = Error(st[k].error()).on(id);
+      if (st[k].error().kind != ErrorKind::kTransient || attempt >= opt.attempts) continue;
+      spdlog::warn("{}: transient error, retrying in {} ms: {}", id, delay.count(),
+                   st[k].error().message);
+      again.push_back(todo[k]);
+      again_reqs.push_back(std::move(reqs[k]));
     }
-    out.outcome = Outcome::kFailed;
-    out.error = Error(st.error()).on(r.id);
-    if (st.error().kind != ErrorKind::kTransient || attempt == opt.attempts) break;
-    spdlog::warn("{}: transient error, retrying in {} ms: {}", r.id, delay.count(),
-                 st.error().message);
+    todo = std::move(again);
+    reqs = std::move(again_reqs);
+    if (todo.empty()) break;
     std::this_thread::sleep_for(delay);
     delay *= 2;
   }
@@ -129,7 +166,8 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
 
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::pair<size_t, ResourceOutcome>> finished;
+  // Answers of finished calls: the changes of a call and their outcomes (guarded by mu).
+  std::deque<std::pair<std::vector<size_t>, std::vector<ResourceOutcome>>> finished;
   std::map<std::string, int> running_per_provider;
   int running = 0;
   size_t done = 0;
@@ -171,7 +209,7 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
   // Changes that are ready but wait for room, per provider: handing work out costs
   // O(providers) per wake-up, however many changes wait.
   std::map<std::string, std::deque<size_t>> waiting_room;
-  std::vector<size_t> batch;
+  std::vector<std::pair<Provider*, std::vector<size_t>>> calls;
 
   while (done < n) {
     // Settle everything ready that needs no provider call; queue the changes.
@@ -198,27 +236,38 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
         waiting_room[r.provider].push_back(i);
       }
     }
-    // Start what fits under the caps. Intents are recorded (batch_end) before any call starts.
-    batch.clear();
+    // Start what fits under the caps: one call per change, or per batch of changes for a
+    // provider that takes batches (the ready changes spread over the calls that fit). Intents are
+    // recorded (batch_end) before any call starts.
+    calls.clear();
     for (auto& [prov, q] : waiting_room) {
       int room = cap(prov) - running_per_provider[prov];
+      size_t max_batch = std::max<size_t>(1, providers.at(prov)->max_batch());
       while (!q.empty() && room > 0 && running < opt.parallelism) {
-        size_t i = q.front();
-        q.pop_front();
+        size_t slots = static_cast<size_t>(std::min(room, opt.parallelism - running));
+        size_t take = std::min(max_batch, (q.size() + slots - 1) / slots);
+        std::vector<size_t> call;
+        while (!q.empty() && call.size() < take) {
+          size_t i = q.front();
+          // A deferred check is an observation, not a change: it goes alone.
+          if (plan.resources[i].deferred && !call.empty()) break;
+          q.pop_front();
+          observer.started(plan.resources[i]);
+          call.push_back(i);
+          if (plan.resources[i].deferred) break;
+        }
         --room;
         ++running;
         ++running_per_provider[prov];
-        observer.started(plan.resources[i]);
-        batch.push_back(i);
+        calls.emplace_back(providers.at(prov).get(), std::move(call));
       }
     }
     observer.batch_end();
-    for (size_t i : batch) {
-      Provider* prov = providers.at(plan.resources[i].provider).get();
-      boost::asio::post(pool, [&, i, prov] {
-        ResourceOutcome o = run_one(plan.resources[i], *prov, opt);
+    for (auto& [prov, call] : calls) {
+      boost::asio::post(pool, [&, prov, call = std::move(call)] {
+        std::vector<ResourceOutcome> o = run_changes(plan, call, *prov, opt);
         std::lock_guard<std::mutex> lk(mu);
-        finished.emplace_back(i, std::move(o));
+        finished.emplace_back(call, std::move(o));
         cv.notify_one();
       });
     }
@@ -227,17 +276,17 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
       if (!ready.empty()) continue;
       break;  // nothing runs and nothing is ready: only reachable on a cycle
     }
-    std::deque<std::pair<size_t, ResourceOutcome>> results;
+    std::deque<std::pair<std::vector<size_t>, std::vector<ResourceOutcome>>> results;
     {
       std::unique_lock<std::mutex> lk(mu);
       cv.wait(lk, [&] { return !finished.empty(); });
       results.swap(finished);
     }
     observer.batch_begin();
-    for (auto& [i, o] : results) {
+    for (auto& [call, outs] : results) {
       --running;
-      --running_per_provider[plan.resources[i].provider];
-      complete(i, std::move(o));
+      --running_per_provider[plan.resources[call.front()].provider];
+      for (size_t k = 0; k < call.size(); ++k) complete(call[k], std::move(outs[k]));
     }
     observer.batch_end();
   }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "engine/json_writer.h"
 #include "engine/manifest.h"
 #include "engine/values.h"
 
@@ -70,6 +71,10 @@ RunRecord read_run(const Stmt& s) {
   return r;
 }
 
+void bind_text(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
 const char* kRunColumns =
     "id, kind, manifest, manifest_hash, started, finished, status, host, pid, summary, undoes";
 
@@ -102,7 +107,23 @@ std::string default_journal_path(const std::string& lab_path) {
 }
 
 Journal::~Journal() {
+  for (auto& [sql, st] : cache_) sqlite3_finalize(st);
   if (db_) sqlite3_close(db_);
+}
+
+// A prepared statement kept for the journal's lifetime (intents and outcomes are written once per
+// change: preparing each time cost more than the insert), reset and ready to bind.
+sqlite3_stmt* Journal::cached(const char* sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK)
+      return nullptr;
+    it = cache_.emplace(sql, st).first;
+  }
+  sqlite3_reset(it->second);
+  sqlite3_clear_bindings(it->second);
+  return it->second;
 }
 
 Error Journal::err(const std::string& what) const {
@@ -198,49 +219,49 @@ Result<std::vector<RunRecord>> Journal::recover_interrupted() {
 }
 
 Result<int64_t> Journal::begin_run(const std::string& kind, const Plan& plan, int64_t undoes) {
-  Plan compact;  // the plan without its no-ops (a 100,000-resource plan is mostly no-ops)
-  compact.manifest_path = plan.manifest_path;
-  compact.manifest_hash = plan.manifest_hash;
-  compact.created_at = plan.created_at;
-  compact.allow_destroy = plan.allow_destroy;
-  compact.providers = plan.providers;
-  compact.notes = plan.notes;
-  for (const auto& r : plan.resources)
-    if (r.action != Action::kNoop) compact.resources.push_back(r);
-  Stmt s(db_,
-         "INSERT INTO runs(kind, manifest, manifest_hash, started, status, host, pid, undoes, plan)"
-         " VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8)");
-  if (!s.ok()) return err("insert");
-  s.bind(1, kind)
-      .bind(2, canonical_manifest(plan.manifest_path))
-      .bind(3, plan.manifest_hash)
-      .bind(4, now_iso())
-      .bind(5, hostname());
-  s.bind(6, static_cast<int64_t>(getpid())).bind(7, undoes).bind(8, compact.to_json());
-  if (s.step() != SQLITE_DONE) return err("insert run");
+  // The plan without its no-ops (a 100,000-resource plan is mostly no-ops), on one line.
+  sqlite3_stmt* s = cached(
+      "INSERT INTO runs(kind, manifest, manifest_hash, started, status, host, pid, undoes, plan)"
+      " VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8)");
+  if (!s) return err("insert");
+  bind_text(s, 1, kind);
+  bind_text(s, 2, canonical_manifest(plan.manifest_path));
+  bind_text(s, 3, plan.manifest_hash);
+  bind_text(s, 4, now_iso());
+  bind_text(s, 5, hostname());
+  sqlite3_bind_int64(s, 6, static_cast<int64_t>(getpid()));
+  sqlite3_bind_int64(s, 7, undoes);
+  bind_text(s, 8, plan.to_json(-1, true));
+  if (sqlite3_step(s) != SQLITE_DONE) return err("insert run");
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
 Status Journal::intent(int64_t run, const PlannedResource& r) {
-  json ch = json::array();
-  for (const auto& c : r.changes)
-    ch.push_back({{"attribute", c.attr},
-                  {"before", value_to_json(c.before)},
-                  {"after", c.sensitive ? json("(sensitive)") : value_to_json(c.after)}});
+  JsonWriter ch;
+  ch.begin_array();
+  for (const auto& c : r.changes) {
+    ch.begin_object().key("after");
+    if (c.sensitive)
+      ch.string("(sensitive)");
+    else
+      ch.value(c.after);
+    ch.key("attribute").string(c.attr).key("before").value(c.before).end_object();
+  }
+  ch.end_array();
   int64_t seq = static_cast<int64_t>(seq_.size()) + 1;
   seq_[std::to_string(run) + "|" + r.id] = seq;
-  Stmt s(db_,
-         "INSERT INTO changes(run, seq, resource, type, action, status, changes, started)"
-         " VALUES(?1, ?2, ?3, ?4, ?5, 'intent', ?6, ?7)");
-  if (!s.ok()) return err("insert");
-  s.bind(1, run)
-      .bind(2, seq)
-      .bind(3, r.id)
-      .bind(4, r.type->name)
-      .bind(5, action_name(r.action))
-      .bind(6, ch.dump());
-  s.bind(7, now_iso());
-  if (s.step() != SQLITE_DONE) return err("insert change");
+  sqlite3_stmt* s = cached(
+      "INSERT INTO changes(run, seq, resource, type, action, status, changes, started)"
+      " VALUES(?1, ?2, ?3, ?4, ?5, 'intent', ?6, ?7)");
+  if (!s) return err("insert");
+  sqlite3_bind_int64(s, 1, run);
+  sqlite3_bind_int64(s, 2, seq);
+  bind_text(s, 3, r.id);
+  bind_text(s, 4, r.type->name);
+  bind_text(s, 5, action_name(r.action));
+  bind_text(s, 6, ch.str());
+  bind_text(s, 7, now_iso());
+  if (sqlite3_step(s) != SQLITE_DONE) return err("insert change");
   return {};
 }
 
@@ -253,13 +274,18 @@ Status Journal::outcome(int64_t run, const PlannedResource& r, const ResourceOut
     CONVERGE_TRY(intent(run, r));
     it = seq_.find(std::to_string(run) + "|" + r.id);
   }
-  Stmt s(db_, "UPDATE changes SET status=?3, error=?4, finished=?5 WHERE run=?1 AND seq=?2");
-  if (!s.ok()) return err("update");
+  sqlite3_stmt* s =
+      cached("UPDATE changes SET status=?3, error=?4, finished=?5 WHERE run=?1 AND seq=?2");
+  if (!s) return err("update");
   std::string e = o.error             ? o.error->message
                   : o.because.empty() ? ""
                                       : "dependency " + o.because + " did not apply";
-  s.bind(1, run).bind(2, it->second).bind(3, std::string(status)).bind(4, e).bind(5, now_iso());
-  if (s.step() != SQLITE_DONE) return err("update change");
+  sqlite3_bind_int64(s, 1, run);
+  sqlite3_bind_int64(s, 2, it->second);
+  bind_text(s, 3, status);
+  bind_text(s, 4, e);
+  bind_text(s, 5, now_iso());
+  if (sqlite3_step(s) != SQLITE_DONE) return err("update change");
   return {};
 }
 

@@ -84,7 +84,9 @@ class Journal {
   Journal() = default;
   Status exec(const char* sql);
   Error err(const std::string& what) const;
+  sqlite3_stmt* cached(const char* sql);
   sqlite3* db_ = nullptr;
+  std::map<const char*, sqlite3_stmt*> cache_;  // by the address of the statement's text
   std::string path_;
   std::map<std::string, int64_t> seq_;  // "run|resource" -> change seq
 };

@@ -68,7 +68,9 @@ struct Plan {
   std::vector<std::string> notes;
 
   PlanSummary summary() const;
-  std::string to_json() const;
+  // The plan file (format_version 1): pretty with indent >= 0, one line with -1; changes_only
+  // leaves out the no-ops (and counts only what it lists).
+  std::string to_json(int indent = 2, bool changes_only = false) const;
   static Result<Plan> from_json(const std::string& text, const std::string& path);
 };
 

@@ -7,9 +7,14 @@
 // structs so fields can be added without breaking providers (Terraform's provider protocol, cut
 // down to the two calls we need).
 //
-// Thread-safety: observe() is called from one thread. apply() may be called concurrently from up
-// to max_parallel() threads; a provider that cannot do that returns 1. Providers never print; they
-// may log diagnostics with spdlog.
+// A change stays the unit of apply: it succeeds or fails on its own, is retried on its own and is
+// journaled on its own. A provider whose protocol carries many independent changes in one round
+// trip (one RFC 2136 UPDATE message for many RRsets) says so with max_batch() > 1; the engine then
+// hands it up to that many ready changes in one apply_batch() call and gets one answer per change.
+//
+// Thread-safety: observe() is called from one thread. apply() / apply_batch() may be called
+// concurrently from up to max_parallel() threads; a provider that cannot do that returns 1.
+// Providers never print; they may log diagnostics with spdlog.
 #pragma once
 
 #include <functional>
@@ -83,6 +88,15 @@ class Provider {
   virtual bool can_create(const std::string& /*type*/) const { return true; }
   virtual ObserveResponse observe(const ObserveRequest& req) = 0;
   virtual ApplyResponse apply(const ApplyRequest& req) = 0;
+  // Several independent changes whose dependencies are all applied; one response per request, in
+  // order. The default applies them one by one.
+  virtual size_t max_batch() const { return 1; }
+  virtual std::vector<ApplyResponse> apply_batch(const std::vector<ApplyRequest>& reqs) {
+    std::vector<ApplyResponse> out;
+    out.reserve(reqs.size());
+    for (const auto& r : reqs) out.push_back(apply(r));
+    return out;
+  }
 };
 
 // What a `[provider.NAME]` block says, plus the run's context.
