@@ -209,7 +209,6 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
   // Changes that are ready but wait for room, per provider: handing work out costs
   // O(providers) per wake-up, however many changes wait.
   std::map<std::string, std::deque<size_t>> waiting_room;
-  std::vector<std::pair<Provider*, std::vector<size_t>>> calls;
 
   while (done < n) {
     // Settle everything ready that needs no provider call; queue the changes.
@@ -236,17 +235,20 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
         waiting_room[r.provider].push_back(i);
       }
     }
+    observer.batch_end();
     // Start what fits under the caps: one call per change, or per batch of changes for a
-    // provider that takes batches (the ready changes spread over the calls that fit). Intents are
-    // recorded (batch_end) before any call starts.
-    calls.clear();
+    // provider that takes batches (the ready changes spread over the calls that fit). A call's
+    // intents are recorded (batch_end) before it starts, call by call, so the first call does
+    // not wait for the intents of all the others.
     for (auto& [prov, q] : waiting_room) {
       int room = cap(prov) - running_per_provider[prov];
-      size_t max_batch = std::max<size_t>(1, providers.at(prov)->max_batch());
+      Provider* p = providers.at(prov).get();
+      size_t max_batch = std::max<size_t>(1, p->max_batch());
       while (!q.empty() && room > 0 && running < opt.parallelism) {
         size_t slots = static_cast<size_t>(std::min(room, opt.parallelism - running));
         size_t take = std::min(max_batch, (q.size() + slots - 1) / slots);
         std::vector<size_t> call;
+        observer.batch_begin();
         while (!q.empty() && call.size() < take) {
           size_t i = q.front();
           // A deferred check is an observation, not a change: it goes alone.
@@ -256,20 +258,17 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
           call.push_back(i);
           if (plan.resources[i].deferred) break;
         }
+        observer.batch_end();
         --room;
         ++running;
         ++running_per_provider[prov];
-        calls.emplace_back(providers.at(prov).get(), std::move(call));
+        boost::asio::post(pool, [&, p, call = std::move(call)] {
+          std::vector<ResourceOutcome> o = run_changes(plan, call, *p, opt);
+          std::lock_guard<std::mutex> lk(mu);
+          finished.emplace_back(call, std::move(o));
+          cv.notify_one();
+        });
       }
-    }
-    observer.batch_end();
-    for (auto& [prov, call] : calls) {
-      boost::asio::post(pool, [&, prov, call = std::move(call)] {
-        std::vector<ResourceOutcome> o = run_changes(plan, call, *prov, opt);
-        std::lock_guard<std::mutex> lk(mu);
-        finished.emplace_back(call, std::move(o));
-        cv.notify_one();
-      });
     }
     if (done >= n) break;
     if (running == 0) {

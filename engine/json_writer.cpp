@@ -1,5 +1,6 @@
 #include "engine/json_writer.h"
 
+#include <array>
 #include <charconv>
 
 namespace converge {
@@ -30,20 +31,26 @@ size_t utf8_sequence(std::string_view s, size_t i) {
 
 }  // namespace
 
+// Bytes copied as they are: printable ASCII but for '"' and '\\'.
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
+
 void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   size_t run = 0;  // start of the bytes copied as they are
   auto flush = [&](size_t upto) { out.append(s.data() + run, upto - run); };
-  for (size_t i = 0; i < s.size();) {
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    while (i < n && kPlain[static_cast<unsigned char>(s[i])]) ++i;
+    if (i == n) break;
     auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      ++i;
-      continue;
-    }
     if (c >= 0x80) {
-      size_t n = utf8_sequence(s, i);
-      if (n) {
-        i += n;
+      size_t len = utf8_sequence(s, i);
+      if (len) {
+        i += len;
         continue;
       }
       flush(i);

@@ -20,6 +20,7 @@
 #include "engine/graph.h"
 #include "engine/journal.h"
 #include "engine/manifest.h"
+#include "engine/manifest_cache.h"
 #include "engine/plan.h"
 #include "engine/render.h"
 #include "engine/run_lock.h"
@@ -85,9 +86,13 @@ struct Loaded {
 };
 
 // Loads and validates the manifest, printing every problem. Returns 0 or an exit code.
-int load_only(const std::string& path, Loaded& out) {
+// `cache_dir` non-empty: through the compiled-manifest cache there (engine/manifest_cache.h).
+int load_only(const std::string& path, Loaded& out, const std::string& cache_dir = "") {
   PhaseTimer t("load manifest");
-  out.lr = load_manifest_file(path, provider_kinds());
+  bool hit = false;
+  out.lr = cache_dir.empty() ? load_manifest_file(path, provider_kinds())
+                             : load_manifest_cached(path, provider_kinds(), cache_dir, &hit);
+  if (hit) spdlog::debug("manifest {}: compiled form from the cache", path);
   if (!out.lr.ok()) {
     print_errors(out.lr.errors);
     return out.lr.errors.front().kind == ErrorKind::kIo ? kUsage : kInvalid;
@@ -334,7 +339,12 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
          const std::string& what = "", bool exclusive = true) {
   std::string lab_path = c.lab_path.empty() ? ".converge/lab.sqlite" : c.lab_path;
   lab::prefetch(lab_path);  // overlaps with parsing
-  if (int rc = load_only(manifest, out.loaded)) return rc;
+  std::string cache_dir;    // the state directory, beside the journal
+  if (!c.no_cache) {
+    cache_dir = std::filesystem::path(journal_path(c)).parent_path().string();
+    if (cache_dir.empty()) cache_dir = ".";
+  }
+  if (int rc = load_only(manifest, out.loaded, cache_dir)) return rc;
   // A read-only run builds the graph on another core while providers observe. Observing only
   // reads — except that opening a missing lab creates it — and a run that changes the target
   // must hold the lock before observing, which an invalid graph must not take: then the graph

@@ -18,6 +18,7 @@ struct Common {
   std::string journal_path;  // --journal / CONVERGE_JOURNAL; default beside the lab
   bool wait = false;         // --wait: queue behind another run instead of failing
   bool yes = false;          // --yes: no confirmation prompt (undo)
+  bool no_cache = false;     // --no-cache: always parse the manifest (engine/manifest_cache.h)
 };
 
 struct PlanArgs {

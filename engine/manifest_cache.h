@@ -1,0 +1,37 @@
+// The compiled-manifest cache: what load_manifest() made of a manifest's exact bytes, kept in the
+// state directory so that the next plan/run/drift of an unchanged manifest skips parsing,
+// expansion and validation (a drift check every 15 minutes re-reads the same file; Puppet keeps a
+// compiled catalog for the same reason).
+//
+// An entry is used only when it was written by this very converge binary (its size and mtime)
+// and holds byte-for-byte the manifest text read now; anything else — another file, an edited
+// manifest, a new build, a truncated or corrupt entry — is a miss and the manifest is parsed as
+// usual. Only manifests that loaded without errors are stored. Secrets never reach the cache:
+// the manifest holds references to them ({ env } / { file }), not values.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "engine/manifest.h"
+
+namespace converge {
+
+// Pure encoding, for tests and fuzzing: `build` names the binary that wrote the entry.
+std::string encode_manifest(const Manifest& m, std::string_view text, std::string_view build);
+std::optional<Manifest> decode_manifest(std::string_view bytes, std::string_view text,
+                                        std::string_view build);
+
+// This binary's identity ("format|size|mtime" of /proc/self/exe).
+const std::string& build_identity();
+
+// The cache entry of manifest `path` inside state directory `dir`.
+std::string manifest_cache_file(const std::string& dir, const std::string& path);
+
+// load_manifest_file() through the cache in `dir` ("" = no cache). `*hit` says whether the entry
+// was used.
+LoadResult load_manifest_cached(const std::string& path, const std::vector<ProviderKind>& kinds,
+                                const std::string& dir, bool* hit = nullptr);
+
+}  // namespace converge
