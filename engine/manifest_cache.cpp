@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "engine/journal.h"
@@ -228,11 +229,13 @@ std::string encode_manifest(const Manifest& m, std::string_view text, std::strin
     }
     o.str(r.identity);
   }
-  o.u64(m.groups.size());
-  for (const auto& [g, members] : m.groups) {
+  std::map<std::string_view, const std::vector<size_t>*> groups;  // in a stable order
+  for (const auto& [g, members] : m.groups) groups.emplace(g, &members);
+  o.u64(groups.size());
+  for (const auto& [g, members] : groups) {
     o.str(g);
-    o.u64(members.size());
-    for (size_t i : members) o.u64(i);
+    o.u64(members->size());
+    for (size_t i : *members) o.u64(i);
   }
   return o.take();
 }
