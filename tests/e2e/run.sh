@@ -115,5 +115,18 @@ expect "usage error exits 64" 64 'manifest is required|required' -- "$converge" 
 expect "missing manifest exits 64" 64 'cannot read manifest' -- "$converge" plan "$tmp/nope.toml"
 expect "validate" 0 'valid \(59 resources' -- "$converge" validate "$M"
 
+# 9. The compiled-manifest cache: used for the same bytes, never for an edited manifest.
+export CONVERGE_LAB="$tmp/cache.sqlite"
+cp "$OOB" "$tmp/edit.toml"
+from_cache() { "$converge" plan "$tmp/edit.toml" -vv "$@" 2>&1 | grep -q 'compiled form from the cache'; }
+expect "a first plan parses (and caches)" 0 'Plan: 0 to create' -- "$converge" plan --detailed-exitcode "$tmp/edit.toml"
+if ls "$tmp"/manifest-cache/*.bin >/dev/null 2>&1 && from_cache && ! from_cache --no-cache; then
+  passed=$((passed + 1)); echo "ok   the next plan uses the cache beside the journal; --no-cache parses"
+else failed=$((failed + 1)); echo "FAIL the cache is not written or not used"; fi
+sed -i 's/^circular_logging = true/circular_logging = false/' "$tmp/edit.toml"
+if ! from_cache; then passed=$((passed + 1)); echo "ok   an edited manifest is parsed again"
+else failed=$((failed + 1)); echo "FAIL an edited manifest came from the cache"; fi
+expect "and planned as edited" 2 'circular_logging = true -> false' -- "$converge" plan --detailed-exitcode "$tmp/edit.toml"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
