@@ -6,6 +6,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <iterator>
 #include <map>
 #include <sstream>
 
@@ -15,7 +17,8 @@ namespace converge {
 namespace {
 
 constexpr std::string_view kMagic = "converge compiled manifest 1\n";
-constexpr int kMaxDepth = 64;  // nesting of list values
+constexpr int kMaxDepth = 64;           // nesting of list values
+constexpr size_t kParallelFrom = 2000;  // resources: decoded in two halves from here on
 
 // ---- writing ----
 
@@ -188,24 +191,11 @@ class In {
 
 }  // namespace
 
-std::string encode_manifest(const Manifest& m, std::string_view text, std::string_view build) {
-  Out o;
-  o.raw(kMagic);
-  o.str(build);
-  o.str(m.path);
-  o.str(text);
-  o.str(m.dir);
-  o.str(m.hash);
-  o.attrs(m.vars);
-  o.u64(m.providers.size());
-  for (const auto& p : m.providers) {
-    o.str(p.name);
-    o.str(p.type);
-    o.attrs(p.settings);
-    o.loc(p.loc, m.path);
-  }
-  o.u64(m.resources.size());
-  for (const auto& r : m.resources) {
+namespace {
+
+void encode_resources(Out& o, const Manifest& m, size_t from, size_t to) {
+  for (size_t i = from; i < to; ++i) {
+    const Resource& r = m.resources[i];
     o.str(r.id);
     o.str(r.type->name);
     o.str(r.name);
@@ -228,6 +218,84 @@ std::string encode_manifest(const Manifest& m, std::string_view text, std::strin
       o.str(d.kind);
     }
     o.str(r.identity);
+  }
+}
+
+// `count` resources from `bytes`, all of it.
+std::optional<std::vector<Resource>> decode_resources(std::string_view bytes, size_t count,
+                                                      std::string path) {
+  In in(bytes);
+  if (count > bytes.size()) return std::nullopt;
+  std::vector<Resource> out;
+  out.reserve(count);
+  for (size_t i = 0; i < count && in.ok(); ++i) {
+    Resource r;
+    r.id = in.str();
+    r.type = find_type(std::string(in.view()));
+    if (!r.type) return std::nullopt;
+    r.name = in.str();
+    r.key = in.str();
+    r.attrs = in.attrs();
+    size_t na = in.count();
+    r.attr_locs.reserve(in.ok() ? na : 0);
+    for (size_t k = 0; k < na && in.ok(); ++k) {
+      std::string attr = in.str();
+      int line = in.int32();
+      int column = in.int32();
+      r.attr_locs.push_back({std::move(attr), line, column});
+    }
+    r.loc = in.loc(path);
+    uint64_t absent = in.u64();
+    uint64_t drift = 0;
+    r.provider = in.str();
+    drift = in.u64();
+    if (absent > 1 || drift > static_cast<uint64_t>(DriftMode::kCorrect)) return std::nullopt;
+    r.absent = absent == 1;
+    r.drift = static_cast<DriftMode>(drift);
+    size_t nd = in.count();
+    for (size_t k = 0; k < nd && in.ok(); ++k) {
+      DependencyDecl d;
+      d.target = in.str();
+      d.loc = in.loc(path);
+      d.kind = in.str();
+      r.deps.push_back(std::move(d));
+    }
+    r.identity = in.str();
+    if (!in.ok()) return std::nullopt;
+    out.push_back(std::move(r));
+  }
+  if (!in.done()) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+std::string encode_manifest(const Manifest& m, std::string_view text, std::string_view build) {
+  Out o;
+  o.raw(kMagic);
+  o.str(build);
+  o.str(m.path);
+  o.str(text);
+  o.str(m.dir);
+  o.str(m.hash);
+  o.attrs(m.vars);
+  o.u64(m.providers.size());
+  for (const auto& p : m.providers) {
+    o.str(p.name);
+    o.str(p.type);
+    o.attrs(p.settings);
+    o.loc(p.loc, m.path);
+  }
+  // Resources in chunks of known byte length, so that a large manifest decodes on two cores.
+  size_t chunks = m.resources.size() >= kParallelFrom ? 2 : 1;
+  o.u64(chunks);
+  for (size_t c = 0; c < chunks; ++c) {
+    size_t from = m.resources.size() * c / chunks, to = m.resources.size() * (c + 1) / chunks;
+    Out chunk;
+    encode_resources(chunk, m, from, to);
+    std::string bytes = chunk.take();
+    o.u64(to - from);
+    o.str(bytes);
   }
   std::map<std::string_view, const std::vector<size_t>*> groups;  // in a stable order
   for (const auto& [g, members] : m.groups) groups.emplace(g, &members);
@@ -259,45 +327,33 @@ std::optional<Manifest> decode_manifest(std::string_view bytes, std::string_view
     p.loc = in.loc(m.path);
     m.providers.push_back(std::move(p));
   }
-  size_t nr = in.count();
-  m.resources.reserve(in.ok() ? nr : 0);
-  m.index.reserve(in.ok() ? nr : 0);
-  for (size_t i = 0; i < nr && in.ok(); ++i) {
-    Resource r;
-    r.id = in.str();
-    r.type = find_type(std::string(in.view()));
-    if (!r.type) return std::nullopt;
-    r.name = in.str();
-    r.key = in.str();
-    r.attrs = in.attrs();
-    size_t na = in.count();
-    r.attr_locs.reserve(in.ok() ? na : 0);
-    for (size_t k = 0; k < na && in.ok(); ++k) {
-      std::string attr = in.str();
-      int line = in.int32();
-      int column = in.int32();
-      r.attr_locs.push_back({std::move(attr), line, column});
-    }
-    r.loc = in.loc(m.path);
-    uint64_t absent = in.u64();
-    uint64_t drift = 0;
-    r.provider = in.str();
-    drift = in.u64();
-    if (absent > 1 || drift > static_cast<uint64_t>(DriftMode::kCorrect)) return std::nullopt;
-    r.absent = absent == 1;
-    r.drift = static_cast<DriftMode>(drift);
-    size_t nd = in.count();
-    for (size_t k = 0; k < nd && in.ok(); ++k) {
-      DependencyDecl d;
-      d.target = in.str();
-      d.loc = in.loc(m.path);
-      d.kind = in.str();
-      r.deps.push_back(std::move(d));
-    }
-    r.identity = in.str();
-    if (!in.ok() || !m.index.emplace(r.id, m.resources.size()).second) return std::nullopt;
-    m.resources.push_back(std::move(r));
+  size_t nchunks = in.count();
+  if (nchunks == 0 || nchunks > 2) return std::nullopt;
+  std::vector<std::pair<size_t, std::string_view>> chunks;
+  size_t nr = 0;
+  for (size_t c = 0; c < nchunks && in.ok(); ++c) {
+    size_t count = in.count();  // at least one byte per resource
+    chunks.emplace_back(count, in.view());
+    nr += count;
   }
+  if (!in.ok()) return std::nullopt;
+  std::vector<std::future<std::optional<std::vector<Resource>>>> later;
+  for (size_t c = 1; c < chunks.size(); ++c)
+    later.push_back(std::async(std::launch::async, decode_resources, chunks[c].second,
+                               chunks[c].first, m.path));
+  auto first = decode_resources(chunks[0].second, chunks[0].first, m.path);
+  m.resources.reserve(nr);
+  m.index.reserve(nr);
+  bool ok = first.has_value();
+  if (first) m.resources = std::move(*first);
+  for (auto& f : later) {
+    auto more = f.get();
+    ok = ok && more.has_value();
+    if (more) std::move(more->begin(), more->end(), std::back_inserter(m.resources));
+  }
+  if (!ok) return std::nullopt;
+  for (size_t i = 0; i < m.resources.size(); ++i)
+    if (!m.index.emplace(m.resources[i].id, i).second) return std::nullopt;
   size_t ng = in.count();
   for (size_t i = 0; i < ng && in.ok(); ++i) {
     std::string g = in.str();

@@ -89,6 +89,20 @@ TEST_CASE("the compiled manifest round-trips every shipped manifest exactly") {
   CHECK(seen >= 5);
 }
 
+TEST_CASE("a large manifest is encoded in two chunks and decoded on two threads, in order") {
+  std::string text = "[ou.o]\nname = \"${each.value}\"\npath = \"DC=t\"\nfor_each = [";
+  for (int i = 0; i < 4001; ++i) text += "\"o" + std::to_string(i) + "\", ";
+  text += "]\n";
+  LoadResult lr = load_manifest_string(text, "big.toml", provider_kinds());
+  REQUIRE(lr.ok());
+  REQUIRE(lr.manifest.resources.size() == 4001);
+  std::string bytes = encode_manifest(lr.manifest, text, "b");
+  auto back = decode_manifest(bytes, text, "b");
+  REQUIRE(back.has_value());
+  check_same(lr.manifest, *back);
+  CHECK_FALSE(decode_manifest(bytes.substr(0, bytes.size() / 2), text, "b").has_value());
+}
+
 TEST_CASE("a cache entry is used only for the same bytes and the same build; damage is a miss") {
   std::string text =
       "[vars]\nou = \"OU=T,DC=t\"\n"
@@ -116,8 +130,10 @@ TEST_CASE("a cache entry is used only for the same bytes and the same build; dam
   }
 }
 
-TEST_CASE("load_manifest_cached: a miss parses and stores, a hit returns the same, an edit misses") {
-  auto dir = std::filesystem::temp_directory_path() / ("converge-cache-test-" + std::to_string(::getpid()));
+TEST_CASE(
+    "load_manifest_cached: a miss parses and stores, a hit returns the same, an edit misses") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("converge-cache-test-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::string path = (dir / "m.toml").string();
