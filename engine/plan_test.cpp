@@ -267,3 +267,38 @@ TEST_CASE("JSON strings: escapes as nlohmann does; bytes that are not UTF-8 beco
   CHECK(lit("\xED\xA0\x80") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // surrogate
   CHECK(lit("\xE6\x97") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");                  // truncated
 }
+
+TEST_CASE("a large plan (decided on two cores) blocks and orders exactly as a small one") {
+  std::string text = R"(
+[software.mapi]
+host = "EXCH1"
+product = "MAPI CDO"
+min_version = "6.5.8353.0"
+[local_group_member.ah]
+for_each = [)";
+  for (int i = 0; i < 3000; ++i) text += "\"m" + std::to_string(i) + "\", ";
+  text += R"(]
+host = "EXCH1"
+member = "${each.value}"
+depends_on = ["software.mapi"]
+[ou.free]
+for_each = [)";
+  for (int i = 0; i < 3000; ++i) text += "\"o" + std::to_string(i) + "\", ";
+  text += "]\nname = \"${each.value}\"\npath = \"DC=t\"\n";
+  Fixture f(text);
+  f.map->world["software.mapi"] = {{"min_version", Value::Str("6.5.8211.0")}};
+  f.map->world["ou.free[o7]"] = {{"name", Value::Str("o7")}, {"path", Value::Str("DC=t")}};
+  Plan p = f.plan();
+  REQUIRE(p.resources.size() == 6001);
+  PlanSummary s = p.summary();
+  CHECK(s.blocked == 3001);  // the check and every member that waits for it
+  CHECK(s.create == 2999);
+  CHECK(s.noop == 1);
+  for (const auto& r : p.resources)
+    if (r.type->name == "local_group_member") {
+      CHECK(r.action == Action::kBlocked);
+      CHECK(r.blocked_by == std::vector<std::string>{"software.mapi"});
+    }
+  CHECK(f.at(p, "ou.free[o2999]").action == Action::kCreate);
+  CHECK(f.at(p, "ou.free[o7]").action == Action::kNoop);
+}
