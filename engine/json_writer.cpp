@@ -113,8 +113,16 @@ void JsonWriter::before_value() {
 
 JsonWriter& JsonWriter::key(std::string_view k) {
   before_value();
-  append_json_string(out_, k);
-  out_ += indent_ >= 0 ? ": " : ":";
+  bool plain = true;
+  for (char c : k) plain = plain && kPlain[static_cast<unsigned char>(c)];
+  if (plain) {  // the usual case: a constant name
+    out_.push_back('"');
+    out_.append(k);
+    out_.append(indent_ >= 0 ? "\": " : "\":");
+  } else {
+    append_json_string(out_, k);
+    out_ += indent_ >= 0 ? ": " : ":";
+  }
   after_key_ = true;
   return *this;
 }
