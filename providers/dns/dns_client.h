@@ -49,7 +49,7 @@ Result<Reply> exchange(const ClientOptions& opt, ldns_pkt* msg);
 // RCODE is not NOERROR), `rcode` says why and `sets` is empty.
 struct Transfer {
   int rcode = 0;
-  ZoneRRsets sets;
+  ZoneIndex sets;
   size_t records = 0;
   size_t messages = 0;
 };

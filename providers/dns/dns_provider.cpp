@@ -21,9 +21,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Changes of one zone that wait together go into one UPDATE message, up to these limits.
-constexpr size_t kMaxBatchChanges = 1000;
+constexpr size_t kMaxBatchChanges = 4000;
 constexpr size_t kMaxBatchBytes = 48 * 1024;
-// Concurrent apply() calls: more of them means larger UPDATE messages (see ZoneQueue).
+// Concurrent apply() / apply_batch() calls.
 constexpr int kMaxParallel = 256;
 
 std::string upper(std::string s) {
@@ -220,6 +220,7 @@ class DnsProvider : public Provider {
   std::string kind() const override { return "dns"; }
   bool serves(const std::string& t) const override { return t == "dns_zone" || t == "dns_record"; }
   int max_parallel() const override { return kMaxParallel; }
+  size_t max_batch() const override { return kMaxBatchChanges; }
   bool can_create(const std::string& t) const override { return t == "dns_record"; }
 
   ObserveResponse observe(const ObserveRequest& req) override {
@@ -245,6 +246,45 @@ class DnsProvider : public Provider {
     }
     resp.status = submit(**change);
     return resp;
+  }
+
+  // Independent changes, sent as few UPDATE messages as fit: per zone, in the order given,
+  // up to kMaxBatchBytes per message.
+  std::vector<ApplyResponse> apply_batch(const std::vector<ApplyRequest>& reqs) override {
+    std::vector<ApplyResponse> out(reqs.size());
+    std::vector<std::unique_ptr<Change>> changes(reqs.size());
+    std::map<std::string, std::vector<Change*>> by_zone;
+    for (size_t k = 0; k < reqs.size(); ++k) {
+      const auto* t = reqs[k].resource.type;
+      if (!t || t->name != "dns_record") {
+        out[k] = apply(reqs[k]);
+        continue;
+      }
+      auto c = build_change(reqs[k]);
+      if (!c.ok()) {
+        out[k].status = c.error();
+        continue;
+      }
+      changes[k] = std::move(*c);
+      by_zone[changes[k]->zone].push_back(changes[k].get());
+    }
+    for (auto& [zone, list] : by_zone) {
+      std::vector<Change*> batch;
+      size_t bytes = 0;
+      for (Change* c : list) {
+        if (!batch.empty() && bytes + c->bytes > kMaxBatchBytes) {
+          send_batch(batch);
+          batch.clear();
+          bytes = 0;
+        }
+        batch.push_back(c);
+        bytes += c->bytes;
+      }
+      if (!batch.empty()) send_batch(batch);
+    }
+    for (size_t k = 0; k < reqs.size(); ++k)
+      if (changes[k]) out[k].status = changes[k]->result;
+    return out;
   }
 
  private:
@@ -338,7 +378,7 @@ class DnsProvider : public Provider {
 
   struct ZoneState {
     enum Mode { kTransferred, kQueries, kMissing } mode = kTransferred;
-    ZoneRRsets sets;
+    ZoneIndex sets;
     std::string why;  // kMissing: why; kQueries: what the AXFR was answered
   };
 
@@ -394,6 +434,53 @@ class DnsProvider : public Provider {
     });
   }
 
+  // The attributes observe_records reads, found in one walk over the resource's (sorted) map
+  // rather than one lookup each.
+  struct DesiredAttrs {
+    const Value* zone;
+    const Value* name;
+    const Value* type;
+    const Value* values;
+  };
+  static DesiredAttrs desired_attrs(const ResourceView& r) {
+    static const Value kNull;
+    DesiredAttrs d{&kNull, &kNull, &kNull, &kNull};
+    auto is = [](const std::string& k, std::string_view name) {
+      return k.size() == name.size() && std::memcmp(k.data(), name.data(), name.size()) == 0;
+    };
+    for (const auto& [k, v] : *r.attrs) {
+      if (is(k, "zone"))
+        d.zone = &v;
+      else if (is(k, "name"))
+        d.name = &v;
+      else if (is(k, "type"))
+        d.type = &v;
+      else if (is(k, "values"))
+        d.values = &v;
+    }
+    return d;
+  }
+
+  // The text of a value without copying a string (anything else as Value::text() has it, in
+  // `scratch`). Valid until `scratch` or the resource changes.
+  static std::string_view text_of(const Value& v, std::string& scratch) {
+    if (v.is_string()) return v.as_string();
+    scratch = v.text();
+    return scratch;
+  }
+
+  // True when every desired value is a string found verbatim in an RRset of a transfer (whose
+  // values are canonical): desired_spellings would then parse nothing and map nothing.
+  static bool all_verbatim(const Value& desired, const ZoneIndex& data, const ZoneIndex::Set& set) {
+    if (!desired.is_list()) return false;
+    for (const Value& v : desired.as_list())
+      if (!v.is_string() || !data.has_value(set, v.as_string())) return false;
+    return true;
+  }
+
+  // Runs once per desired record on every plan: the strings are reused, the zone of the previous
+  // record is remembered, and an RRset whose values the manifest copies verbatim (a no-op plan)
+  // goes from the transfer to its attributes without parsing or copying anything else.
   ObserveResponse observe_records(const ObserveRequest& req) {
     auto t0 = Clock::now();
     ObserveResponse resp;
@@ -401,14 +488,28 @@ class DnsProvider : public Provider {
     std::map<std::string, Result<ZoneState>> zones;
     std::vector<std::string> queried;  // zones observed by per-RRset queries
     size_t queries = 0;
+    std::string scratch, raw_zone, zone, owner, type, key;
+    bool have_zone = false;
+    auto zit = zones.end();  // the state of `zone`, once looked up
     for (size_t i = 0; i < req.resources.size(); ++i) {
       const ResourceView& r = req.resources[i];
       Observation& o = resp.results[i];
-      std::string zone = canonical_name(r.str("zone"));
-      std::string owner = canonical_name(r.str("name"));
-      std::string type = upper(r.str("type"));
+      DesiredAttrs d = desired_attrs(r);
+      std::string_view z = text_of(*d.zone, scratch);
+      if (!have_zone || z != raw_zone) {
+        raw_zone.assign(z);
+        zone = canonical_name(z);
+        zit = zones.end();
+        have_zone = true;
+      }
+      assign_canonical_name(owner, text_of(*d.name, scratch));
+      std::string_view raw_type = text_of(*d.type, scratch);
+      type.assign(raw_type);
+      for (auto& c : type)
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - ('a' - 'A'));  // toupper in "C"
       if (!managed_type(type)) {
-        o.error = Error::Invalid("unsupported record type '" + r.str("type") + "'").on(*r.id);
+        o.error =
+            Error::Invalid("unsupported record type '" + std::string(raw_type) + "'").on(*r.id);
         continue;
       }
       if (!in_zone(owner, zone)) {
@@ -417,15 +518,18 @@ class DnsProvider : public Provider {
                       .on(*r.id);
         continue;
       }
-      auto zit = zones.find(zone);
-      if (zit == zones.end()) zit = zones.emplace(zone, zone_state(zone)).first;
+      if (zit == zones.end()) {
+        zit = zones.find(zone);
+        if (zit == zones.end()) zit = zones.emplace(zone, zone_state(zone)).first;
+      }
       if (!zit->second.ok()) {
         o.error = Error(zit->second.error()).on(*r.id);
         continue;
       }
       const ZoneState& st = *zit->second;
+      const Value& desired = *d.values;
       if (st.mode == ZoneState::kMissing) {
-        if (auto bad = desired_spellings(owner, type, r.get("values").strings(), zone); !bad.ok())
+        if (auto bad = desired_spellings(owner, type, desired.strings(), zone); !bad.ok())
           o.error = Error(bad.error()).on(*r.id);
         else
           o.note = "zone " + zone + " is not served by " + s_.server.text + " (" + st.why + ")";
@@ -434,8 +538,17 @@ class DnsProvider : public Provider {
       const RRset* found = nullptr;
       std::optional<RRset> queried_set;
       if (st.mode == ZoneState::kTransferred) {
-        auto it = st.sets.find(owner + "|" + type);  // rrset_key(): owner and type are canonical
-        if (it != st.sets.end()) found = &it->second;
+        key.assign(owner) += '|';  // rrset_key(): owner and type are canonical
+        key += type;
+        if (const ZoneIndex::Set* set = st.sets.find(key)) {
+          if (all_verbatim(desired, st.sets, *set)) {  // the no-op plan
+            o.exists = true;
+            o.attrs = record_attrs(st.sets, *set, zone);
+            continue;
+          }
+          queried_set = st.sets.rrset(*set);
+          found = &*queried_set;
+        }
       } else {
         if (std::find(queried.begin(), queried.end(), zone) == queried.end())
           queried.push_back(zone);
@@ -448,8 +561,8 @@ class DnsProvider : public Provider {
         queried_set = std::move(*q);
         if (queried_set) found = &*queried_set;
       }
-      auto spelled = desired_spellings(owner, type, r.get("values").strings(), zone,
-                                       found ? &found->values : nullptr);
+      auto spelled =
+          desired_spellings(owner, type, desired.strings(), zone, found ? &found->values : nullptr);
       if (!spelled.ok()) {
         o.error = Error(spelled.error()).on(*r.id);
         continue;
@@ -614,8 +727,9 @@ class DnsProvider : public Provider {
   // apply() calls for one zone that overlap are sent in one UPDATE: the first caller becomes the
   // zone's sender and sends everything queued; calls arriving meanwhile queue up and the next
   // free caller sends them together. RFC 2136 checks every prerequisite before changing
-  // anything, so a batch is all or nothing; when it fails on a prerequisite or a refusal, each
-  // change of it is sent again on its own to find out which failed and why.
+  // anything, so a batch is all or nothing; when it fails on a prerequisite or a refusal, it is
+  // sent again in halves until each failing change is alone, to find out which failed and why.
+  // (apply_batch() sends the batches the engine hands over the same way.)
 
   struct ZoneQueue {
     std::deque<Change*> pending;
@@ -677,12 +791,12 @@ class DnsProvider : public Provider {
     if (batch.size() > 1 && r.ok() && r->rcode != LDNS_RCODE_NOERROR &&
         r->rcode != LDNS_RCODE_SERVFAIL && r->rcode != LDNS_RCODE_NOTAUTH &&
         r->rcode != LDNS_RCODE_NOTIMPL) {
-      spdlog::debug("dns: UPDATE {} with {} changes answered {}; sending them one by one", zone,
+      // Halve until the failing changes are alone: k failures among n cost O(k log n) messages.
+      spdlog::debug("dns: UPDATE {} with {} changes answered {}; sending each half again", zone,
                     batch.size(), rcode_name(r->rcode));
-      for (Change* c : batch) {
-        auto one = send_update(zone, {c});
-        c->result = judge(*c, one);
-      }
+      auto mid = batch.begin() + static_cast<std::ptrdiff_t>(batch.size() / 2);
+      send_batch(std::vector<Change*>(batch.begin(), mid));
+      send_batch(std::vector<Change*>(mid, batch.end()));
       return;
     }
     for (Change* c : batch) c->result = judge(*c, r);

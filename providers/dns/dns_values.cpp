@@ -1,8 +1,13 @@
 #include "providers/dns/dns_values.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
+#include <cstring>
 
 namespace converge::dns {
 namespace {
@@ -32,6 +37,248 @@ std::string take(char* s) {
   std::string out(s);
   std::free(s);
   return out;
+}
+
+// ASCII classification and case, as <cctype> has them in the "C" locale (converge never calls
+// setlocale), without the locale lookup.
+bool ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - ('a' - 'A')) : c; }
+
+// "|" and the mnemonic of the types a zone mostly holds, as ldns names them (no allocation); empty
+// for the others.
+std::string_view common_type_key(ldns_rr_type t) {
+  switch (t) {
+    case LDNS_RR_TYPE_A:
+      return "|A";
+    case LDNS_RR_TYPE_NS:
+      return "|NS";
+    case LDNS_RR_TYPE_CNAME:
+      return "|CNAME";
+    case LDNS_RR_TYPE_SOA:
+      return "|SOA";
+    case LDNS_RR_TYPE_PTR:
+      return "|PTR";
+    case LDNS_RR_TYPE_MX:
+      return "|MX";
+    case LDNS_RR_TYPE_TXT:
+      return "|TXT";
+    case LDNS_RR_TYPE_AAAA:
+      return "|AAAA";
+    case LDNS_RR_TYPE_SRV:
+      return "|SRV";
+    default:
+      return {};
+  }
+}
+
+// Appends "|" and the type's mnemonic: the second half of an rrset_key().
+void put_type_key(std::string& out, ldns_rr_type t) {
+  if (std::string_view k = common_type_key(t); !k.empty()) {
+    out.append(k.data(), k.size());
+  } else {
+    out += '|';
+    out += type_name(t);
+  }
+}
+
+// ---- RDATA presentation without ldns_rdf2str ----
+//
+// ldns_rdf2str prints through ldns_buffer_printf into a fresh 64 KiB buffer, one printf per
+// character of a name; an AXFR of a large zone spent most of its time there. The writers below
+// print the field types that make up the managed records (and SOA) straight from the rdf bytes,
+// byte for byte as ldns 1.8 does (host2str.c); anything else, and any rdf not shaped as ldns's
+// own parser makes it, goes to ldns_rdf2str. rdata_text_reference keeps the old conversion, and
+// the unit tests and the fuzz target compare the two.
+
+// How ldns_rdf2buffer_str_dname prints each octet of a label: as it is, after a backslash
+// (. ; ( ) \), or as \DDD (anything but isascii && isgraph).
+enum : uint8_t { kAsIs, kBackslash, kDecimal };
+constexpr auto kNameOctet = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[c] = c == '.' || c == ';' || c == '(' || c == ')' || c == '\\' ? kBackslash
+           : c < 0x21 || c > 0x7e                                    ? kDecimal
+                                                                     : kAsIs;
+  return t;
+}();
+// ldns_dname2canonical: A-Z to lower case, every other octet as it is.
+constexpr auto kLowerOctet = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = static_cast<uint8_t>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  return t;
+}();
+
+char* put_decimal_octet(char* p, unsigned c) {
+  *p++ = '\\';
+  *p++ = static_cast<char>('0' + c / 100);
+  *p++ = static_cast<char>('0' + c / 10 % 10);
+  *p++ = static_cast<char>('0' + c % 10);
+  return p;
+}
+
+// A name in wire form (uncompressed, as an rdf holds it) as ldns_rdf2buffer_str_dname prints it,
+// A-Z lower-cased first when `lower` (ldns_dname2canonical). False, with `out` unchanged, unless
+// the name is well-formed: labels of at most 63 octets ending in the root label, 255 octets in all.
+bool put_dname(std::string& out, const uint8_t* d, size_t size, bool lower) {
+  if (size == 0 || size > LDNS_MAX_DOMAINLEN) return false;
+  char buf[4 * LDNS_MAX_DOMAINLEN];  // every octet printed as \DDD at worst
+  char* p = buf;
+  size_t pos = 0;
+  for (;;) {
+    if (pos >= size) return false;
+    size_t len = d[pos++];
+    if (len == 0) break;
+    if (len > LDNS_MAX_LABELLEN || pos + len >= size) return false;
+    // Most labels print as they are: copy, and only if an octet needs escaping print again.
+    uint8_t special = 0;
+    char* label = p;
+    const uint8_t* q = d + pos;
+    if (lower) {
+      for (size_t i = 0; i < len; ++i) {
+        uint8_t c = kLowerOctet[q[i]];
+        special |= kNameOctet[c];
+        p[i] = static_cast<char>(c);
+      }
+    } else {
+      for (size_t i = 0; i < len; ++i) {
+        special |= kNameOctet[q[i]];
+        p[i] = static_cast<char>(q[i]);
+      }
+    }
+    p += len;
+    if (special) p = label;
+    for (const uint8_t *q = d + pos, *e = special ? q + len : q; q != e; ++q) {
+      uint8_t c = lower ? kLowerOctet[*q] : *q;
+      switch (kNameOctet[c]) {
+        case kAsIs:
+          *p++ = static_cast<char>(c);
+          break;
+        case kBackslash:
+          *p++ = '\\';
+          *p++ = static_cast<char>(c);
+          break;
+        default:
+          p = put_decimal_octet(p, c);
+      }
+    }
+    pos += len;
+    *p++ = '.';
+  }
+  if (pos != size) return false;
+  if (p == buf) *p++ = '.';  // the root
+  out.append(buf, p);
+  return true;
+}
+
+// A <character-string> as ldns_rdf2buffer_str_str prints it: quoted, '"' and '\' escaped with a
+// backslash, tab and the printable ASCII characters as they are, every other octet as \DDD.
+bool put_character_string(std::string& out, const uint8_t* d, size_t size) {
+  if (size == 0 || size != d[0] + 1u) return false;
+  char buf[2 + 4 * 255];
+  char* p = buf;
+  *p++ = '"';
+  for (size_t i = 1; i < size; ++i) {
+    unsigned char c = d[i];
+    if ((c >= 0x20 && c <= 0x7e) || c == '\t') {  // isprint((int)(char)c) || c == '\t'
+      if (c == '"' || c == '\\') *p++ = '\\';
+      *p++ = static_cast<char>(c);
+    } else {
+      *p++ = '\\';
+      *p++ = static_cast<char>('0' + c / 100);
+      *p++ = static_cast<char>('0' + c / 10 % 10);
+      *p++ = static_cast<char>('0' + c % 10);
+    }
+  }
+  *p++ = '"';
+  out.append(buf, p);
+  return true;
+}
+
+// Appends `n` in decimal.
+void put_uint(std::string& out, uint32_t n) {
+  char buf[10];
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, n).ptr);
+}
+
+// Appends one field the fast way; false (nothing appended) when ldns must print it.
+bool put_rdf(std::string& out, const ldns_rdf* f, bool lower) {
+  const uint8_t* d = ldns_rdf_data(f);
+  size_t size = ldns_rdf_size(f);
+  if (!d) return false;
+  switch (ldns_rdf_get_type(f)) {
+    case LDNS_RDF_TYPE_DNAME:
+      return put_dname(out, d, size, lower);
+    case LDNS_RDF_TYPE_A: {
+      if (size != 4) return false;
+      char buf[16];
+      char* p = std::to_chars(buf, buf + 3, d[0]).ptr;
+      for (int i = 1; i < 4; ++i) {
+        *p++ = '.';
+        p = std::to_chars(p, p + 3, d[i]).ptr;
+      }
+      out.append(buf, p);
+      return true;
+    }
+    case LDNS_RDF_TYPE_AAAA: {
+      if (size != 16) return false;
+      char buf[INET6_ADDRSTRLEN];
+      if (!inet_ntop(AF_INET6, d, buf, sizeof buf)) return false;
+      out += buf;
+      return true;
+    }
+    case LDNS_RDF_TYPE_INT8:
+      if (size != 1) return false;
+      put_uint(out, d[0]);
+      return true;
+    case LDNS_RDF_TYPE_INT16:
+      if (size != 2) return false;
+      put_uint(out, static_cast<uint32_t>(d[0]) << 8 | d[1]);
+      return true;
+    case LDNS_RDF_TYPE_INT32:
+    case LDNS_RDF_TYPE_PERIOD:
+      if (size != 4) return false;
+      put_uint(out, static_cast<uint32_t>(d[0]) << 24 | static_cast<uint32_t>(d[1]) << 16 |
+                        static_cast<uint32_t>(d[2]) << 8 | d[3]);
+      return true;
+    case LDNS_RDF_TYPE_STR:
+      return put_character_string(out, d, size);
+    default:
+      return false;
+  }
+}
+
+// ldns_rdf2str of one field, DNAMEs lower-cased first when `lower` (the reference conversion).
+std::string rdf2str(const ldns_rdf* f, bool lower) {
+  if (lower && ldns_rdf_get_type(f) == LDNS_RDF_TYPE_DNAME) {
+    RdfPtr lowered(ldns_rdf_clone(f));
+    if (!lowered) return {};
+    ldns_dname2canonical(lowered.get());
+    return take(ldns_rdf2str(lowered.get()));
+  }
+  return take(ldns_rdf2str(f));
+}
+
+// Appends rdata_text(rr) to `out`, whose text from `start` on is the value so far.
+void put_rdata(std::string& out, size_t start, const ldns_rr* rr) {
+  for (size_t i = 0, n = ldns_rr_rd_count(rr); i < n; ++i) {
+    const ldns_rdf* f = ldns_rr_rdf(rr, i);
+    if (!f) continue;
+    if (out.size() > start) out += ' ';
+    if (!put_rdf(out, f, true)) out += rdf2str(f, true);
+  }
+}
+
+// The canonical owner name, as canonical_name(ldns_rdf2str(owner)) gives it.
+void put_owner(std::string& out, const ldns_rr* rr) {
+  size_t start = out.size();
+  const ldns_rdf* o = ldns_rr_owner(rr);
+  if (!put_dname(out, ldns_rdf_data(o), ldns_rdf_size(o), true)) {
+    out += canonical_name(take(ldns_rdf2str(o)));
+    return;
+  }
+  // canonical_name's trailing-dot rule: a last label ending in an escaped dot ("a\\..") loses
+  // the root dot. No blank can occur (put_dname escapes them), so nothing to trim.
+  while (out.size() > start + 1 && out.back() == '.' && out[out.size() - 2] == '.') out.pop_back();
 }
 
 // ---- BIND key file tokens ----
@@ -283,10 +530,34 @@ Result<ServerAddress> parse_server(std::string_view text) {
 // ---- names and types ----
 
 std::string canonical_name(std::string_view name) {
-  std::string n = lower(trim(name));
+  std::string n;
+  assign_canonical_name(n, name);
+  return n;
+}
+
+void assign_canonical_name(std::string& n, std::string_view name) {
+  // One pass, no allocation beyond `n`'s: this runs for every desired name. Lower-casing is
+  // ASCII only, as std::tolower in the "C" locale converge runs in.
+  size_t b = 0, e = name.size();
+  while (b < e && ascii_space(name[b])) ++b;
+  while (e > b && ascii_space(name[e - 1])) --e;
+  n.assign(name.data() + b, e - b);
+  // A-Z to a-z eight octets at a time: a high bit marks each ASCII octet from 'A' to 'Z'.
+  constexpr uint64_t kOnes = 0x0101010101010101, kHigh = 0x8080808080808080;
+  size_t i = 0;
+  for (; i + 8 <= n.size(); i += 8) {
+    uint64_t x;
+    std::memcpy(&x, n.data() + i, 8);
+    uint64_t low7 = x & ~kHigh;
+    uint64_t upper =
+        (low7 + (0x80 - 'A') * kOnes) & ~(low7 + (0x80 - 'Z' - 1) * kOnes) & ~x & kHigh;
+    x |= upper >> 2;  // 0x80 >> 2 is the case bit
+    std::memcpy(n.data() + i, &x, 8);
+  }
+  for (; i < n.size(); ++i)
+    if (static_cast<unsigned char>(n[i] - 'A') < 26u) n[i] = static_cast<char>(n[i] + ('a' - 'A'));
   while (n.size() > 1 && n.back() == '.' && n[n.size() - 2] == '.') n.pop_back();
   if (n.empty() || n.back() != '.') n += '.';
-  return n;
 }
 
 bool in_zone(std::string_view name, std::string_view zone) {
@@ -297,19 +568,33 @@ bool in_zone(std::string_view name, std::string_view zone) {
 }
 
 std::string type_name(ldns_rr_type t) {
+  if (std::string_view known = common_type_key(t); !known.empty())
+    return std::string(known.substr(1));
   std::string s = take(ldns_rr_type2str(t));
   return s.empty() ? "TYPE" + std::to_string(static_cast<int>(t)) : s;
 }
 
 bool managed_type(std::string_view type) {
-  static const char* kTypes[] = {"A", "AAAA", "CNAME", "MX", "TXT", "SRV", "PTR", "NS"};
-  std::string u = upper(type);
-  return std::any_of(std::begin(kTypes), std::end(kTypes), [&](const char* t) { return u == t; });
+  static constexpr std::string_view kTypes[] = {"A",   "AAAA", "CNAME", "MX",
+                                                "TXT", "SRV",  "PTR",   "NS"};
+  return std::any_of(std::begin(kTypes), std::end(kTypes), [&](std::string_view t) {
+    if (t.size() != type.size()) return false;
+    for (size_t i = 0; i < t.size(); ++i)
+      if (ascii_upper(type[i]) != t[i]) return false;
+    return true;
+  });
 }
 
 // ---- observed data ----
 
 std::string rdata_text(const ldns_rr* rr) {
+  thread_local std::string buf;  // keeps its capacity: one exact allocation per value, at most
+  buf.clear();
+  put_rdata(buf, 0, rr);
+  return buf;
+}
+
+std::string rdata_text_reference(const ldns_rr* rr) {
   std::string out;
   for (size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
     const ldns_rdf* f = ldns_rr_rdf(rr, i);
@@ -328,28 +613,184 @@ std::string rdata_text(const ldns_rr* rr) {
   return out;
 }
 
+std::string rdf_text(const ldns_rdf* f, bool lower) {
+  if (!f) return {};
+  std::string out;
+  if (!put_rdf(out, f, lower)) out = rdf2str(f, lower);
+  return out;
+}
+
+std::string rdf_text_reference(const ldns_rdf* f, bool lower) {
+  return f ? rdf2str(f, lower) : std::string();
+}
+
+std::string owner_name(const ldns_rr* rr) {
+  if (!rr || !ldns_rr_owner(rr)) return {};
+  std::string out;
+  put_owner(out, rr);
+  return out;
+}
+
+std::string owner_name_reference(const ldns_rr* rr) {
+  if (!rr || !ldns_rr_owner(rr)) return {};
+  return canonical_name(take(ldns_rdf2str(ldns_rr_owner(rr))));
+}
+
 std::string rrset_key(std::string_view owner, std::string_view type) {
-  return canonical_name(owner) + "|" + upper(type);
+  std::string key = canonical_name(owner);
+  key += '|';
+  for (char c : type) key += ascii_upper(c);
+  return key;
 }
 
 void add_record(ZoneRRsets& sets, const ldns_rr* rr) {
   if (!rr || !ldns_rr_owner(rr)) return;
   ldns_rr_type t = ldns_rr_get_type(rr);
   if (t == LDNS_RR_TYPE_TSIG || t == LDNS_RR_TYPE_OPT) return;
-  std::string owner = canonical_name(take(ldns_rdf2str(ldns_rr_owner(rr))));
-  std::string type = type_name(t);
-  RRset& s = sets[owner + "|" + type];  // rrset_key(owner, type): both are canonical already
+  // rrset_key(owner, type), built in a buffer that keeps its capacity: only a new RRset allocates.
+  thread_local std::string key;
+  key.clear();
+  put_owner(key, rr);
+  size_t owner_size = key.size();
+  put_type_key(key, t);
   uint32_t ttl = ldns_rr_ttl(rr);
-  if (s.owner.empty()) {
-    s.owner = owner;
-    s.type = type;
+  auto it = sets.find(key);
+  if (it == sets.end()) {
+    it = sets.emplace(key, RRset{}).first;
+    RRset& s = it->second;
+    s.owner.assign(key, 0, owner_size);
+    s.type.assign(key, owner_size + 1);
     s.ttl = ttl;
   } else {
-    s.ttl = std::min(s.ttl, ttl);
+    it->second.ttl = std::min(it->second.ttl, ttl);
   }
+  std::vector<std::string>& values = it->second.values;
   std::string v = rdata_text(rr);
-  auto it = std::lower_bound(s.values.begin(), s.values.end(), v);
-  if (it == s.values.end() || *it != v) s.values.insert(it, std::move(v));
+  if (values.empty() || values.back() < v) {  // the common case: one value, or values in order
+    values.push_back(std::move(v));
+    return;
+  }
+  auto pos = std::lower_bound(values.begin(), values.end(), v);
+  if (*pos != v) values.insert(pos, std::move(v));
+}
+
+void ZoneIndex::grow() {
+  std::vector<size_t> slots(std::max<size_t>(64, slots_.size() * 2), 0);
+  size_t mask = slots.size() - 1;
+  for (size_t k = 0; k < sets_.size(); ++k) {
+    size_t i = sets_[k].hash & mask;
+    while (slots[i] != 0) i = (i + 1) & mask;
+    slots[i] = k + 1;
+  }
+  slots_.swap(slots);
+}
+
+const ZoneIndex::Set* ZoneIndex::find(std::string_view key) const {
+  if (slots_.empty()) return nullptr;
+  size_t h = std::hash<std::string_view>{}(key);
+  size_t mask = slots_.size() - 1;
+  for (size_t i = h & mask; slots_[i] != 0; i = (i + 1) & mask) {
+    const Set& s = sets_[slots_[i] - 1];
+    if (s.hash == h && text(s.key, s.key_size) == key) return &s;
+  }
+  return nullptr;
+}
+
+void ZoneIndex::add(const ldns_rr* rr) {
+  if (!rr || !ldns_rr_owner(rr)) return;
+  ldns_rr_type t = ldns_rr_get_type(rr);
+  if (t == LDNS_RR_TYPE_TSIG || t == LDNS_RR_TYPE_OPT) return;
+  // The key goes to the end of the text, and stays there if the RRset is new.
+  size_t start = text_.size();
+  put_owner(text_, rr);
+  size_t owner_size = text_.size() - start;
+  put_type_key(text_, t);
+  std::string_view key = text(start, text_.size() - start);
+  size_t h = std::hash<std::string_view>{}(key);
+  if ((sets_.size() + 1) * 2 > slots_.size()) grow();
+  size_t mask = slots_.size() - 1;
+  size_t i = h & mask;
+  Set* set = nullptr;
+  for (; slots_[i] != 0; i = (i + 1) & mask) {
+    Set& s = sets_[slots_[i] - 1];
+    if (s.hash == h && text(s.key, s.key_size) == key) {
+      set = &s;
+      break;
+    }
+  }
+  uint32_t ttl = ldns_rr_ttl(rr);
+  if (set) {
+    text_.resize(start);
+    set->ttl = std::min(set->ttl, ttl);
+  } else {
+    Set s;
+    s.hash = h;
+    s.key = start;
+    s.key_size = key.size();
+    s.owner_size = owner_size;
+    s.ttl = ttl;
+    sets_.push_back(s);
+    slots_[i] = sets_.size();
+    set = &sets_.back();
+  }
+
+  size_t vstart = text_.size();
+  put_rdata(text_, vstart, rr);
+  std::string_view v = text(vstart, text_.size() - vstart);
+  // Into the chain, in order; at the end when it sorts last (the common case, and no walk).
+  size_t prev = kNone, next = kNone;
+  if (set->last != kNone) {
+    int last = text(values_[set->last].offset, values_[set->last].size).compare(v);
+    if (last == 0) {
+      text_.resize(vstart);
+      return;
+    }
+    if (last < 0) {
+      prev = set->last;
+    } else {
+      for (size_t k = set->first; k != kNone; prev = k, k = values_[k].next) {
+        int c = text(values_[k].offset, values_[k].size).compare(v);
+        if (c == 0) {
+          text_.resize(vstart);
+          return;
+        }
+        if (c > 0) {
+          next = k;
+          break;
+        }
+      }
+    }
+  }
+  size_t k = values_.size();
+  values_.push_back({vstart, v.size(), next});
+  if (prev == kNone)
+    set->first = k;
+  else
+    values_[prev].next = k;
+  if (next == kNone) set->last = k;
+  ++set->count;
+}
+
+bool ZoneIndex::has_value(const Set& s, std::string_view v) const {
+  for (size_t i = s.first; i != kNone; i = values_[i].next)
+    if (text(values_[i].offset, values_[i].size) == v) return true;
+  return false;
+}
+
+RRset ZoneIndex::rrset(const Set& s) const {
+  RRset r;
+  r.owner = owner(s);
+  r.type = type(s);
+  r.ttl = s.ttl;
+  r.values.reserve(s.count);
+  each_value(s, [&](std::string_view v) { r.values.emplace_back(v); });
+  return r;
+}
+
+ZoneRRsets ZoneIndex::rrsets() const {
+  ZoneRRsets out;
+  for (const Set& s : sets_) out.emplace(std::string(text(s.key, s.key_size)), rrset(s));
+  return out;
 }
 
 void add_records(ZoneRRsets& sets, const ldns_rr_list* rrs) {
@@ -421,12 +862,106 @@ Result<std::string> canonical_value(const std::string& type, const std::string& 
   return rdata_text(rr->get());
 }
 
+namespace {
+
+// A lower-case absolute name of letters, digits, '-' and '_' that ldns reads as it is written:
+// labels of 1 to 63 characters, at most 255 octets in wire form. Not the root.
+bool plain_name(std::string_view n) {
+  if (n.size() < 2 || n.size() > LDNS_MAX_DOMAINLEN - 1 || n.back() != '.') return false;
+  size_t label = 0;
+  for (char c : n) {
+    if (c == '.') {
+      if (label == 0 || label > LDNS_MAX_LABELLEN) return false;
+      label = 0;
+    } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+      ++label;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// 0-65535 in decimal without leading zeros.
+bool plain_uint16(std::string_view s) {
+  if (s.empty() || s.size() > 5 || (s.size() > 1 && s[0] == '0')) return false;
+  uint32_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return n <= 65535;
+}
+
+// A dotted quad as inet_ntop prints it: four numbers 0-255 without leading zeros (what inet_pton
+// reads and inet_ntop prints back unchanged, without their cost).
+bool plain_ipv4(std::string_view s) {
+  int parts = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t b = i;
+    unsigned n = 0;
+    while (i < s.size() && i - b < 4 && s[i] >= '0' && s[i] <= '9') n = n * 10 + (s[i++] - '0');
+    size_t digits = i - b;
+    if (digits == 0 || digits > 3 || n > 255 || (digits > 1 && s[b] == '0')) return false;
+    if (++parts == 4) return i == s.size();
+    if (i >= s.size() || s[i++] != '.') return false;
+  }
+  return false;
+}
+
+// An address that inet_pton reads and inet_ntop prints back unchanged (what ldns does with A and
+// AAAA values).
+bool plain_address(int family, std::string_view s) {
+  char text[INET6_ADDRSTRLEN];
+  if (s.empty() || s.size() >= sizeof text) return false;
+  s.copy(text, s.size());
+  text[s.size()] = '\0';
+  unsigned char bin[16];
+  char back[INET6_ADDRSTRLEN];
+  return inet_pton(family, text, bin) == 1 && inet_ntop(family, bin, back, sizeof back) &&
+         s == back;
+}
+
+// Splits off the text up to the next single space.
+std::string_view next_field(std::string_view& s) {
+  size_t sp = s.find(' ');
+  std::string_view f = s.substr(0, sp);
+  s = sp == std::string_view::npos ? std::string_view() : s.substr(sp + 1);
+  return f;
+}
+
+}  // namespace
+
+bool spelled_canonically(std::string_view type, std::string_view value) {
+  char t[6] = {};
+  if (type.empty() || type.size() >= sizeof t) return false;
+  for (size_t i = 0; i < type.size(); ++i) t[i] = ascii_upper(type[i]);
+  std::string_view T(t, type.size());
+  if (T == "A") return plain_ipv4(value);
+  if (T == "AAAA") return plain_address(AF_INET6, value);
+  if (T == "CNAME" || T == "PTR" || T == "NS") return plain_name(value);
+  int numbers = T == "MX" ? 1 : T == "SRV" ? 3 : 0;
+  if (numbers == 0) return false;
+  std::string_view rest = value;
+  for (int i = 0; i < numbers; ++i)
+    if (rest.empty() || !plain_uint16(next_field(rest))) return false;
+  return plain_name(rest);
+}
+
 Result<Spellings> desired_spellings(const std::string& owner, const std::string& type,
                                     const std::vector<std::string>& values, const std::string& zone,
                                     const std::vector<std::string>* observed) {
   Spellings out;
+  // make_record cannot fail on the owner or the zone of a plain name, so a value spelled
+  // canonically would parse back to itself: no need to ask ldns.
+  int plain = -1;  // unknown until a value needs it
   for (const auto& v : values) {
     if (observed && std::binary_search(observed->begin(), observed->end(), v)) continue;
+    if (plain < 0)
+      plain = (plain_name(owner) || plain_name(canonical_name(owner))) &&
+              plain_name(canonical_name(zone));
+    if (plain && spelled_canonically(type, v)) continue;
     auto rr = make_record(owner, 0, type, v, zone);
     if (!rr.ok()) return rr.error();
     out.emplace(rdata_text(rr->get()), v);
@@ -438,15 +973,40 @@ AttrMap record_attrs(const RRset& set, const std::string& zone, const Spellings&
   std::vector<Value> values;
   values.reserve(set.values.size());
   for (const auto& v : set.values) {
-    auto it = spelled.find(v);
+    auto it = spelled.empty() ? spelled.end() : spelled.find(v);
     values.push_back(Value::Str(it == spelled.end() ? v : it->second));
   }
+  // Inserted in key order, each at the end: no comparisons to place them.
   AttrMap a;
-  a["zone"] = Value::Str(canonical_name(zone));
-  a["name"] = Value::Str(set.owner);
-  a["type"] = Value::Str(set.type);
-  a["ttl"] = Value::Int(set.ttl);
-  a["values"] = Value::List(std::move(values));
+  a.emplace_hint(a.end(), "name", Value::Str(set.owner));
+  a.emplace_hint(a.end(), "ttl", Value::Int(set.ttl));
+  a.emplace_hint(a.end(), "type", Value::Str(set.type));
+  a.emplace_hint(a.end(), "values", Value::List(std::move(values)));
+  a.emplace_hint(a.end(), "zone", Value::Str(canonical_name(zone)));
+  return a;
+}
+
+AttrMap record_attrs(const ZoneIndex& data, const ZoneIndex::Set& set, const std::string& zone) {
+  // Copying a map of the five attributes is cheaper than building one: the copy allocates the
+  // nodes and links them as they are, without comparing keys or rebalancing.
+  thread_local AttrMap proto;
+  thread_local std::string proto_zone;
+  if (proto.empty() || proto_zone != zone) {
+    proto = {{"name", Value::Str("")},
+             {"ttl", Value::Int(0)},
+             {"type", Value::Str("")},
+             {"values", Value::List({})},
+             {"zone", Value::Str(canonical_name(zone))}};
+    proto_zone = zone;
+  }
+  AttrMap a(proto);
+  auto it = a.begin();  // name, ttl, type, values, zone
+  it->second = Value::Str(std::string(data.owner(set)));
+  (++it)->second = Value::Int(set.ttl);
+  (++it)->second = Value::Str(std::string(data.type(set)));
+  std::vector<Value>& values = (++it)->second.mutable_list();
+  values.reserve(set.count);
+  data.each_value(set, [&](std::string_view v) { values.push_back(Value::Str(std::string(v))); });
   return a;
 }
 

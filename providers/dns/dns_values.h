@@ -77,6 +77,8 @@ Result<ServerAddress> parse_server(std::string_view text);
 
 // Absolute, lower-case, one trailing dot (the engine's canonical_dns_name).
 std::string canonical_name(std::string_view name);
+// The same into `out`, reusing its buffer.
+void assign_canonical_name(std::string& out, std::string_view name);
 // True when `name` (canonical) is `zone` (canonical) or below it.
 bool in_zone(std::string_view name, std::string_view zone);
 // Upper-case mnemonic of an RR type ("MX", "TYPE65").
@@ -92,11 +94,24 @@ struct RRset {
   std::string type;                 // upper-case
   uint32_t ttl = 0;                 // the smallest TTL of its records
   std::vector<std::string> values;  // canonical presentation, sorted, unique
+  bool operator==(const RRset&) const = default;
 };
 
 // Canonical presentation of one record's RDATA: fields separated by one space, domain names
-// absolute and lower-case, text quoted as ldns prints it ("10 exch1.target.local.").
+// absolute and lower-case, text quoted as ldns prints it ("10 exch1.target.local."). The field
+// types of the managed records (and SOA) are printed straight from the rdf bytes, everything else
+// by ldns_rdf2str; the result is byte for byte rdata_text_reference's.
 std::string rdata_text(const ldns_rr* rr);
+// The same through ldns_rdf2str for every field (slow: kept to check rdata_text against).
+std::string rdata_text_reference(const ldns_rr* rr);
+// One field as rdata_text prints it (DNAMEs lower-cased when `lower`), and the same through
+// ldns_rdf2str.
+std::string rdf_text(const ldns_rdf* f, bool lower = true);
+std::string rdf_text_reference(const ldns_rdf* f, bool lower = true);
+// A record's owner as the RRsets hold it (canonical_name of its presentation form), and the same
+// through ldns_rdf2str.
+std::string owner_name(const ldns_rr* rr);
+std::string owner_name_reference(const ldns_rr* rr);
 
 // RRsets keyed by rrset_key(owner, type).
 using ZoneRRsets = std::unordered_map<std::string, RRset>;
@@ -105,6 +120,52 @@ std::string rrset_key(std::string_view owner, std::string_view type);
 void add_record(ZoneRRsets& sets, const ldns_rr* rr);
 // Adds every record of a list (e.g. one AXFR message's answer section).
 void add_records(ZoneRRsets& sets, const ldns_rr_list* rrs);
+
+// The RRsets of a whole zone (an AXFR), the same as add_record builds into a ZoneRRsets, but kept
+// in one text buffer and flat tables: a zone of many thousand records costs no allocation per
+// record (a ZoneRRsets makes four or five, and as many frees). Not thread-safe while adding.
+class ZoneIndex {
+ public:
+  static constexpr size_t kNone = static_cast<size_t>(-1);
+  struct Set {
+    size_t hash = 0;
+    size_t key = 0, key_size = 0, owner_size = 0;   // rrset_key() at text offset `key`
+    uint32_t ttl = 0;                               // the smallest TTL of its records
+    size_t first = kNone, last = kNone, count = 0;  // values, chained in order
+  };
+
+  // Adds one record to its RRset, as add_record does.
+  void add(const ldns_rr* rr);
+  size_t size() const { return sets_.size(); }
+  // The RRset whose rrset_key() is `key`, or null.
+  const Set* find(std::string_view key) const;
+  std::string_view owner(const Set& s) const { return text(s.key, s.owner_size); }
+  std::string_view type(const Set& s) const {
+    return text(s.key + s.owner_size + 1, s.key_size - s.owner_size - 1);
+  }
+  // Calls f(std::string_view) on each value of `s`, in order.
+  template <typename F>
+  void each_value(const Set& s, F f) const {
+    for (size_t i = s.first; i != kNone; i = values_[i].next)
+      f(text(values_[i].offset, values_[i].size));
+  }
+  bool has_value(const Set& s, std::string_view v) const;
+  // One RRset, or all of them, as add_record builds them.
+  RRset rrset(const Set& s) const;
+  ZoneRRsets rrsets() const;
+
+ private:
+  struct ValueRef {
+    size_t offset, size, next;
+  };
+  std::string_view text(size_t offset, size_t size) const { return {text_.data() + offset, size}; }
+  void grow();
+
+  std::string text_;  // every key and value
+  std::vector<Set> sets_;
+  std::vector<ValueRef> values_;
+  std::vector<size_t> slots_;  // open addressing: index into sets_ + 1, 0 when free
+};
 
 // One DNS message parsed from wire: its RCODE, the TSIG error it carries (0 when none) and the
 // RRsets of its answer section. Used on AXFR messages and by the fuzz target.
@@ -127,10 +188,18 @@ Result<RrPtr> make_record(const std::string& owner, uint32_t ttl, const std::str
 Result<std::string> canonical_value(const std::string& type, const std::string& value,
                                     const std::string& zone);
 
+// True when `value`, a value of `type`, is written exactly as rdata_text prints it and is sure
+// to parse (for any owner and zone that are plain names, see desired_spellings): a dotted quad,
+// an IPv6 address as inet_ntop prints it, or MX/SRV numbers without leading zeros and absolute
+// lower-case names of letters, digits, '-' and '_' (CNAME, PTR, NS, MX, SRV). False says nothing
+// (TXT, for one, is always false): such values are parsed.
+bool spelled_canonically(std::string_view type, std::string_view value);
+
 // canonical presentation -> the manifest's spelling, for the desired values not spelled
 // canonically. A value found verbatim among `observed` (canonical, sorted) is canonical already and
-// is not parsed again (the common case: a no-op plan parses nothing); every other value is
-// parsed, so a malformed one is an error.
+// is not parsed again (the common case: a no-op plan parses nothing), nor is one that is
+// spelled_canonically when owner and zone are plain absolute names (new records of the common
+// types); every other value is parsed, so a malformed one is an error.
 using Spellings = std::map<std::string, std::string>;
 Result<Spellings> desired_spellings(const std::string& owner, const std::string& type,
                                     const std::vector<std::string>& values, const std::string& zone,
@@ -140,6 +209,8 @@ Result<Spellings> desired_spellings(const std::string& owner, const std::string&
 // values). A value equal on the wire to a desired one is given in the desired spelling, so the
 // engine's textual comparison never sees a difference that is not there (no perpetual diffs).
 AttrMap record_attrs(const RRset& set, const std::string& zone, const Spellings& spelled);
+// The same for an RRset of a ZoneIndex whose values are all desired as they are (no spellings).
+AttrMap record_attrs(const ZoneIndex& data, const ZoneIndex::Set& set, const std::string& zone);
 
 // Values of an RRset as a sorted, unique set of canonical strings (for comparing states).
 std::vector<std::string> canonical_set(const std::vector<std::string>& canonical_values);

@@ -153,6 +153,202 @@ TEST_CASE("malformed values are clear errors naming the value") {
   CHECK(bad("MX", "10 a.local. extra").find("malformed MX value") == 0);
 }
 
+namespace {
+
+// A record as ldns itself reads it from presentation text (no converge code on the way).
+RrPtr ldns_record(const std::string& text) {
+  ldns_rr* raw = nullptr;
+  ldns_status st = ldns_rr_new_frm_str(&raw, text.c_str(), 3600, nullptr, nullptr);
+  REQUIRE_MESSAGE(st == LDNS_STATUS_OK, text << ": " << ldns_get_errorstr_by_id(st));
+  return RrPtr(raw);
+}
+
+// The fast conversions of one record against ldns_rdf2str, field by field and as a whole.
+void check_against_ldns(const ldns_rr* rr) {
+  CHECK(rdata_text(rr) == rdata_text_reference(rr));
+  CHECK(owner_name(rr) == owner_name_reference(rr));
+  for (size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
+    INFO("field " << i);
+    CHECK(rdf_text(ldns_rr_rdf(rr, i), true) == rdf_text_reference(ldns_rr_rdf(rr, i), true));
+    CHECK(rdf_text(ldns_rr_rdf(rr, i), false) == rdf_text_reference(ldns_rr_rdf(rr, i), false));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("RDATA printed from the rdf bytes is byte for byte what ldns_rdf2str prints") {
+  const std::string long_text(255, 'x');
+  for (const std::string& text : std::vector<std::string>{
+           // addresses
+           "a.local. A 192.0.2.1", "a.local. A 0.0.0.0", "a.local. A 255.255.255.255",
+           "a.local. AAAA ::1", "a.local. AAAA ::", "a.local. AAAA ::ffff:1.2.3.4",
+           "a.local. AAAA ::1.2.3.4", "a.local. AAAA 2001:DB8::1",
+           "a.local. AAAA 2001:db8:0:0:1:0:0:1", "a.local. AAAA 1:2:3:4:5:6:7:8",
+           "a.local. AAAA fe80::", "a.local. AAAA 0:0:1::", "a.local. AAAA ::ffff:0:0",
+           // names: upper case, the root, escaped characters of every kind
+           "a.local. MX 0 .", "a.local. MX 65535 EXCH1.Target.LOCAL.",
+           "a.local. MX 10 a\\.b.local.", "a.local. SRV 0 5 5060 SIP.Local.",
+           "a.local. SRV 65535 65535 65535 .", "a.local. CNAME a\\;b\\(c\\)d\\\\e.local.",
+           "a.local. CNAME \\000\\032\\127\\128\\255.local.", "a.local. CNAME UP\\@Per.local.",
+           "a.local. CNAME \\\"q\\$x.local.", "a.local. NS .", "a.local. PTR Host.Example.",
+           // text: empty strings, several strings, escapes, octets outside ASCII, 255 octets
+           "a.local. TXT \"\"", "a.local. TXT \"a\" \"b c\" \"\"", "a.local. TXT \"tab\\009x\"",
+           "a.local. TXT \"q\\\"b\\\\s\"", "a.local. TXT \"\\000\\001\\031\\127\\128\\200\\255\"",
+           "a.local. TXT \"semi;colon (paren) @ $\"", "a.local. TXT \"" + long_text + "\"",
+           "a.local. TXT hello", "a.local. TXT \"Hello World\"",
+           // SOA, and types printed by ldns (the fallback)
+           "local. SOA ns.Local. Host\\.master.local. 2024010101 3600 600 86400 60",
+           "a.local. CAA 0 issue \"ca.example\"", "a.local. HINFO \"PC\" \"Linux\"",
+           "a.local. SSHFP 1 1 0123456789abcdef", "a.local. TYPE65534 \\# 3 010203",
+           "a.local. NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:info@example.com!\" .",
+           "a.local. RP Mbox.Local. Txt.Local.", "a.local. AFSDB 1 Db.Local.",
+           // owners: upper case, a label ending in an escaped dot, blanks, wildcard, the root
+           "EXCH1.Target.LOCAL. A 192.0.2.1", "a\\..local. A 192.0.2.1",
+           "\\032sp\\009.local. A 192.0.2.1", "*.Wild.local. A 192.0.2.1", ". A 192.0.2.1",
+           "a\\.. A 192.0.2.1"}) {
+    INFO(text);
+    check_against_ldns(ldns_record(text).get());
+  }
+
+  // Every octet value inside a label and inside a character-string, in both cases.
+  for (int c = 0; c < 256; ++c) {
+    INFO("octet " << c);
+    const uint8_t name[] = {3, 'a', static_cast<uint8_t>(c), 'Z', 1, 'B', 0};
+    RdfPtr dname(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, sizeof name, name));
+    CHECK(rdf_text(dname.get(), true) == rdf_text_reference(dname.get(), true));
+    CHECK(rdf_text(dname.get(), false) == rdf_text_reference(dname.get(), false));
+    const uint8_t str[] = {3, 'a', static_cast<uint8_t>(c), 'Z'};
+    RdfPtr text(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_STR, sizeof str, str));
+    CHECK(rdf_text(text.get()) == rdf_text_reference(text.get()));
+  }
+
+  // A few results spelled out, so that a change in ldns shows here too.
+  CHECK(rdata_text(ldns_record("a.local. AAAA ::FFFF:1.2.3.4").get()) == "::ffff:1.2.3.4");
+  CHECK(rdata_text(ldns_record("a.local. TXT \"a\" \"\" \"q\\\"\"").get()) ==
+        "\"a\" \"\" \"q\\\"\"");
+  CHECK(rdata_text(ldns_record("a.local. MX 5 A\\032B.Local.").get()) == "5 a\\032b.local.");
+  CHECK(owner_name(ldns_record("A\\..Local. A 192.0.2.1").get()) == "a\\..local.");
+  CHECK(owner_name(ldns_record("x.A\\.. A 192.0.2.1").get()) == "x.a\\.");  // as before
+}
+
+TEST_CASE("a zone index holds what add_record builds, and gives the same attributes") {
+  auto wire = hex(kAxfrAnswer);
+  ldns_pkt* raw = nullptr;
+  REQUIRE(ldns_wire2pkt(&raw, wire.data(), wire.size()) == LDNS_STATUS_OK);
+  PktPtr pkt(raw);
+  ZoneIndex index;
+  ZoneRRsets sets;
+  const ldns_rr_list* an = ldns_pkt_answer(pkt.get());
+  for (size_t i = 0; i < ldns_rr_list_rr_count(an); ++i) {
+    index.add(ldns_rr_list_rr(an, i));
+    add_record(sets, ldns_rr_list_rr(an, i));
+  }
+  CHECK(index.size() == 7);
+  CHECK(index.rrsets() == sets);
+
+  // Values out of order, repeated, in several spellings of the owner; TTLs that differ.
+  std::vector<std::string> records = {
+      "x.local. 300 A 10.0.0.2", "X.LOCAL. 100 A 10.0.0.1", "x.local. 200 A 10.0.0.2",
+      "x.Local. 50 A 10.0.0.3",  "x.local. 60 A 10.0.0.10", "x.local. 60 A 10.0.0.0",
+      "x.local. TXT \"b\"",      "x.local. TXT \"a\"",      "x.local. TXT \"b\""};
+  for (int i = 0; i < 1000; ++i)  // enough RRsets to grow the table a few times
+    records.push_back("h" + std::to_string(i) + ".local. 3600 MX " + std::to_string(i % 7) +
+                      " mail" + std::to_string(i) + ".local.");
+  ZoneIndex many;
+  ZoneRRsets expected;
+  for (const auto& text : records) {
+    RrPtr rr = ldns_record(text);
+    many.add(rr.get());
+    add_record(expected, rr.get());
+  }
+  CHECK(many.size() == expected.size());
+  CHECK(many.rrsets() == expected);
+  const ZoneIndex::Set* x = many.find("x.local.|A");
+  REQUIRE(x);
+  CHECK(many.owner(*x) == "x.local.");
+  CHECK(many.type(*x) == "A");
+  CHECK(x->ttl == 50);
+  CHECK(many.rrset(*x).values ==
+        std::vector<std::string>{"10.0.0.0", "10.0.0.1", "10.0.0.10", "10.0.0.2", "10.0.0.3"});
+  CHECK(many.has_value(*x, "10.0.0.10"));
+  CHECK_FALSE(many.has_value(*x, "10.0.0.4"));
+  CHECK(many.find("x.local.|AAAA") == nullptr);
+  CHECK(many.find("X.local.|A") == nullptr);  // keys are canonical
+  for (const char* key : {"x.local.|A", "x.local.|TXT", "h999.local.|MX"}) {
+    INFO(key);
+    const ZoneIndex::Set* s = many.find(key);
+    REQUIRE(s);
+    CHECK(record_attrs(many, *s, "LOCAL") == record_attrs(expected.at(key), "LOCAL", {}));
+  }
+  CHECK(ZoneIndex().find("x.local.|A") == nullptr);
+}
+
+TEST_CASE("values spelled canonically are recognised without parsing") {
+  struct Case {
+    const char* type;
+    std::string value;
+  };
+  for (const Case& c : std::vector<Case>{{"A", "192.0.2.1"},
+                                         {"A", "0.0.0.0"},
+                                         {"a", "255.255.255.255"},
+                                         {"AAAA", "2001:db8::1"},
+                                         {"AAAA", "::ffff:1.2.3.4"},
+                                         {"AAAA", "::"},
+                                         {"MX", "10 exch1.target.local."},
+                                         {"MX", "0 a."},
+                                         {"mx", "65535 a-b_c.local."},
+                                         {"SRV", "0 5 5060 sip.local."},
+                                         {"CNAME", "a-b_c.local."},
+                                         {"PTR", "host.example."},
+                                         {"NS", std::string(63, 'n') + ".local."}}) {
+    INFO(c.type << " " << c.value);
+    CHECK(spelled_canonically(c.type, c.value));
+    auto v = canonical_value(c.type, c.value, "local.");
+    REQUIRE(v.ok());
+    CHECK(*v == c.value);
+  }
+  for (const Case& c : std::vector<Case>{{"A", "192.0.2.01"},
+                                         {"A", "256.0.0.1"},
+                                         {"A", " 192.0.2.1"},
+                                         {"A", "1.2.3"},
+                                         {"A", "1.2.3.4.5"},
+                                         {"A", "1.2.3.4."},
+                                         {"A", "1..3.4"},
+                                         {"A", "1234.1.1.1"},
+                                         {"A", ""},
+                                         {"AAAA", "2001:DB8::1"},
+                                         {"AAAA", "2001:db8:0:0:0:0:0:1"},
+                                         {"AAAA", "::ffff:1.2.3.04"},
+                                         {"MX", "010 a.local."},
+                                         {"MX", "10 A.local."},
+                                         {"MX", "10 a.local"},
+                                         {"MX", "10  a.local."},
+                                         {"MX", "65536 a.local."},
+                                         {"MX", "10 a..local."},
+                                         {"MX", "10 ."},
+                                         {"MX", "10"},
+                                         {"MX", "10 " + std::string(64, 'l') + ".local."},
+                                         {"SRV", "0 5 a.local."},
+                                         {"CNAME", "@"},
+                                         {"CNAME", "a.local. "},
+                                         {"CNAME", "a@b.local."},
+                                         {"TXT", "\"a\""},
+                                         {"SOA", "a. b. 1 2 3 4 5"},
+                                         {"BOGUS", "1"}}) {
+    INFO(c.type << " '" << c.value << "'");
+    CHECK_FALSE(spelled_canonically(c.type, c.value));
+  }
+
+  // An empty RRset: canonical values need no spelling, others map, malformed ones are errors
+  // (also when the owner is malformed, as when every value was parsed).
+  auto s = desired_spellings("host.local.", "MX", {"10 a.local.", "20 B.local."}, "local.");
+  REQUIRE(s.ok());
+  CHECK(*s == Spellings{{"20 b.local.", "20 B.local."}});
+  CHECK_FALSE(desired_spellings("host.local.", "A", {"192.0.2.1", "1.2.3"}, "local.").ok());
+  CHECK_FALSE(desired_spellings("a..b.local.", "A", {"192.0.2.1"}, "local.").ok());
+  CHECK_FALSE(desired_spellings("host.local.", "A", {"192.0.2.1"}, "a..local.").ok());
+}
+
 TEST_CASE("records built for updates carry owner, TTL and class") {
   auto rr = make_record("exch1.target.local.", 3600, "A", "192.0.2.11", "local");
   REQUIRE(rr.ok());
