@@ -376,4 +376,51 @@ TEST_SUITE("bind") {
     for (auto& t : threads) t.join();
     CHECK(del == kN);
   }
+
+  TEST_CASE("a batch of 2000 changes: few UPDATE messages; only the conflicting ones fail") {
+    auto p = bind_provider();
+    REQUIRE(p->max_batch() >= 2000);
+    constexpr int kN = 2000;
+    std::vector<Res> rs;
+    for (int i = 0; i < kN; ++i)
+      rs.push_back(record(uniq("batch") + "-" + std::to_string(i), "target.local", "A",
+                          {"10.8." + std::to_string(i / 256) + "." + std::to_string(i % 256)},
+                          300));
+    // Someone else creates two of them, differently, after our plan.
+    nsupdate("update add " + rs[7].attrs.at("name").as_string() + " 300 IN A 192.0.2.7\n" +
+             "update add " + rs[1500].attrs.at("name").as_string() + " 300 IN A 192.0.2.8");
+    std::vector<ApplyRequest> reqs(kN);
+    for (int i = 0; i < kN; ++i) {
+      reqs[i].resource = rs[i].view();
+      reqs[i].action = Action::kCreate;
+    }
+    auto out = p->apply_batch(reqs);
+    REQUIRE(out.size() == static_cast<size_t>(kN));
+    int applied = 0;
+    for (int i = 0; i < kN; ++i) {
+      if (i == 7 || i == 1500) {
+        REQUIRE_FALSE(out[i].status.ok());
+        CHECK(out[i].status.error().message.find("changed since planned, plan again: A " +
+                                                 rs[i].attrs.at("name").as_string()) == 0);
+      } else {
+        applied += out[i].status.ok();
+      }
+    }
+    CHECK(applied == kN - 2);
+    std::vector<const Res*> all;
+    for (const auto& r : rs) all.push_back(&r);
+    auto resp = observe(*p, all);
+    int ok = 0;
+    for (int i = 0; i < kN; ++i) ok += converged(rs[i], resp.results[i]);
+    CHECK(ok == kN - 2);
+    CHECK(dig(rs[7].attrs.at("name").as_string(), "A") == "192.0.2.7\n");  // not overwritten
+    for (int i = 0; i < kN; ++i) {
+      reqs[i].action = Action::kDelete;
+      reqs[i].before = resp.results[i].attrs;
+    }
+    out = p->apply_batch(reqs);
+    int deleted = 0;
+    for (const auto& o : out) deleted += o.status.ok();
+    CHECK(deleted == kN);
+  }
 }
