@@ -100,7 +100,7 @@ std::unique_ptr<Provider> bind_provider(std::map<std::string, Value> extra = {})
       s[k] = v;
   }
   auto p = make(config(s));
-  REQUIRE_MESSAGE(p.ok(), p.error().str());
+  REQUIRE_MESSAGE(p.ok(), (p.ok() ? std::string() : p.error().str()));
   return std::move(*p);
 }
 

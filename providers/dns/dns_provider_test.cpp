@@ -27,7 +27,7 @@ std::unique_ptr<Provider> provider_for(const FakeServer& s,
       {"tsig_secret", Value::Str(std::string("env:") + kSecretEnv)}};
   for (auto& [k, v] : extra) settings[k] = v;
   auto p = make(config(settings));
-  REQUIRE_MESSAGE(p.ok(), p.error().str());
+  REQUIRE_MESSAGE(p.ok(), (p.ok() ? std::string() : p.error().str()));
   return std::move(*p);
 }
 

@@ -91,7 +91,7 @@ ProviderConfig config(std::map<std::string, Value> overrides = {}) {
 
 std::unique_ptr<Provider> provider(std::map<std::string, Value> overrides = {}) {
   auto p = make(config(std::move(overrides)));
-  REQUIRE_MESSAGE(p.ok(), p.error().str());
+  REQUIRE_MESSAGE(p.ok(), (p.ok() ? std::string() : p.error().str()));
   return std::move(*p);
 }
 
@@ -107,7 +107,7 @@ ConnSettings conn_settings() {
 
 std::unique_ptr<Conn> connect() {
   auto c = Conn::open(conn_settings());
-  REQUIRE_MESSAGE(c.ok(), c.error().str());
+  REQUIRE_MESSAGE(c.ok(), (c.ok() ? std::string() : c.error().str()));
   return std::move(*c);
 }
 
@@ -234,7 +234,7 @@ TEST_CASE("ldap integration: accounts get their password, and observation is bat
                 {"password", S("env:UNUSED")}});
   for (const auto& a : accounts) {
     auto st = apply(*p, a, Action::kCreate, {{"password", pw}});
-    REQUIRE_MESSAGE(st.ok(), st.error().str());
+    REQUIRE_MESSAGE(st.ok(), (st.ok() ? std::string() : st.error().str()));
   }
   // The password works: bind as the new (enabled) account.
   ConnSettings s = conn_settings();

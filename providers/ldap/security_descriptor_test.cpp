@@ -196,7 +196,7 @@ const Guid kSendAs = Guid::parse("ab721a54-1e2f-11d0-9819-00aa0040529b").value()
 
 SecurityDescriptor MustParse(const std::vector<uint8_t>& b) {
   auto r = parse(b);
-  REQUIRE_MESSAGE(r.ok(), r.error().str());
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().str()));
   return *r;
 }
 
@@ -539,7 +539,7 @@ TEST_CASE("sd: generic rights expansion agrees with engine/api/ad_rights.h") {
   // writes and compares, so the two expansions must agree bit for bit.
   auto m = [](std::vector<std::string> names) {
     auto r = ad_rights_mask(names);
-    REQUIRE_MESSAGE(r.ok(), r.error().str());
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().str()));
     return *r;
   };
   CHECK(m({"GenericAll"}) == kAdAll);
@@ -572,7 +572,7 @@ TEST_CASE("sd: generic rights expansion agrees with engine/api/ad_rights.h") {
 TEST_CASE("sd: applies_to and inheritance flags") {
   auto f = [](std::string_view s) {
     auto r = inheritance_from_applies_to(s);
-    REQUIRE_MESSAGE(r.ok(), r.error().str());
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().str()));
     return *r;
   };
   CHECK(f("this_object") == 0);
