@@ -587,15 +587,12 @@ class DnsProvider : public Provider {
 
   // ---- changes ----
 
-  static RrPtr empty_rr(const std::string& owner, ldns_rr_type type, ldns_rr_class cls) {
-    ldns_rdf* o = nullptr;
-    if (ldns_str2rdf_dname(&o, owner.c_str()) != LDNS_STATUS_OK) return nullptr;
+  // An RR with no rdata at `owner` (a prerequisite, or "delete this RRset").
+  static RrPtr empty_rr(const ldns_rdf* owner, ldns_rr_type type, ldns_rr_class cls) {
+    if (!owner) return nullptr;
     RrPtr rr(ldns_rr_new());
-    if (!rr) {
-      ldns_rdf_deep_free(o);
-      return nullptr;
-    }
-    ldns_rr_set_owner(rr.get(), o);
+    if (!rr) return nullptr;
+    ldns_rr_set_owner(rr.get(), ldns_rdf_clone(owner));
     ldns_rr_set_type(rr.get(), type);
     ldns_rr_set_class(rr.get(), cls);
     ldns_rr_set_ttl(rr.get(), 0);
@@ -629,6 +626,10 @@ class DnsProvider : public Provider {
       return Error::Invalid("name " + c->owner + " is not in zone " + c->zone);
     ldns_rr_type t = ldns_get_rr_type_by_name(c->type.c_str());
     auto fail = [](const RrPtr& p) { return !p; };
+    ldns_rdf* owner_raw = nullptr;  // read once, cloned into each prerequisite
+    if (ldns_str2rdf_dname(&owner_raw, c->owner.c_str()) != LDNS_STATUS_OK)
+      return Error::Invalid("'" + c->owner + "' is not a valid DNS name");
+    RdfPtr owner(owner_raw);
 
     std::vector<RrPtr> want;
     if (req.action == Action::kCreate || req.action == Action::kUpdate) {
@@ -664,17 +665,17 @@ class DnsProvider : public Provider {
       case Action::kCreate:
         // The RRset must not exist yet, and a CNAME cannot share its name with other data (the
         // server would silently ignore the addition).
-        c->prereq.push_back(empty_rr(c->owner, t, LDNS_RR_CLASS_NONE));
+        c->prereq.push_back(empty_rr(owner.get(), t, LDNS_RR_CLASS_NONE));
         if (c->type == "CNAME")
-          c->prereq.push_back(empty_rr(c->owner, LDNS_RR_TYPE_ANY, LDNS_RR_CLASS_NONE));
+          c->prereq.push_back(empty_rr(owner.get(), LDNS_RR_TYPE_ANY, LDNS_RR_CLASS_NONE));
         else
-          c->prereq.push_back(empty_rr(c->owner, LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_NONE));
+          c->prereq.push_back(empty_rr(owner.get(), LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_NONE));
         for (auto& rr : want) c->update.push_back(std::move(rr));
         break;
       case Action::kUpdate: {
         // The RRset must still hold exactly the values it held when planned.
         if (before.empty()) {
-          c->prereq.push_back(empty_rr(c->owner, t, LDNS_RR_CLASS_ANY));
+          c->prereq.push_back(empty_rr(owner.get(), t, LDNS_RR_CLASS_ANY));
         } else {
           for (const auto& rr : before)
             c->prereq.push_back(with_class(rr.get(), LDNS_RR_CLASS_IN, 0));
@@ -686,19 +687,19 @@ class DnsProvider : public Provider {
             if (!std::binary_search(c->want.begin(), c->want.end(), rdata_text(rr.get())))
               c->update.push_back(with_class(rr.get(), LDNS_RR_CLASS_NONE, 0));
         } else {
-          c->update.push_back(empty_rr(c->owner, t, LDNS_RR_CLASS_ANY));
+          c->update.push_back(empty_rr(owner.get(), t, LDNS_RR_CLASS_ANY));
         }
         for (auto& rr : want) c->update.push_back(std::move(rr));
         break;
       }
       case Action::kDelete:
         if (before.empty()) {
-          c->prereq.push_back(empty_rr(c->owner, t, LDNS_RR_CLASS_ANY));
+          c->prereq.push_back(empty_rr(owner.get(), t, LDNS_RR_CLASS_ANY));
         } else {
           for (const auto& rr : before)
             c->prereq.push_back(with_class(rr.get(), LDNS_RR_CLASS_IN, 0));
         }
-        c->update.push_back(empty_rr(c->owner, t, LDNS_RR_CLASS_ANY));
+        c->update.push_back(empty_rr(owner.get(), t, LDNS_RR_CLASS_ANY));
         break;
       default:
         return Error::Internal("nothing to apply for action " +

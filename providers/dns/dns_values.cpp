@@ -818,6 +818,10 @@ Result<ParsedMessage> parse_message(const uint8_t* wire, size_t size) {
 
 // ---- desired data ----
 
+namespace {
+bool plain_name(std::string_view n);
+}  // namespace
+
 Result<RrPtr> make_record(const std::string& owner, uint32_t ttl, const std::string& type,
                           const std::string& value, const std::string& zone) {
   std::string v = trim(value);
@@ -838,6 +842,28 @@ Result<RrPtr> make_record(const std::string& owner, uint32_t ttl, const std::str
                             "put text with ; ( ) in double quotes");
   }
   if (quoted) return Error::Invalid("malformed " + type + " value '" + v + "': unterminated quote");
+  // An address at a plain name in a plain zone (nearly every record): built from its parts, without
+  // assembling and re-reading a zone-file line. Anything else, or a value ldns does not read as
+  // an address, takes the general path below (and its error message).
+  if (std::string T = upper(type); T == "A" || T == "AAAA") {
+    std::string name = canonical_name(owner);
+    ldns_rdf* addr = nullptr;
+    if (plain_name(name) && plain_name(canonical_name(zone)) &&
+        (T == "A" ? ldns_str2rdf_a(&addr, v.c_str()) : ldns_str2rdf_aaaa(&addr, v.c_str())) ==
+            LDNS_STATUS_OK) {
+      RdfPtr a(addr);
+      ldns_rdf* o = nullptr;
+      if (ldns_str2rdf_dname(&o, name.c_str()) == LDNS_STATUS_OK) {
+        RrPtr rr(ldns_rr_new());
+        ldns_rr_set_owner(rr.get(), o);
+        ldns_rr_set_ttl(rr.get(), ttl);
+        ldns_rr_set_type(rr.get(), T == "A" ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA);
+        ldns_rr_set_class(rr.get(), LDNS_RR_CLASS_IN);
+        ldns_rr_push_rdf(rr.get(), a.release());
+        return rr;
+      }
+    }
+  }
   ldns_rdf* origin_raw = nullptr;
   if (ldns_str2rdf_dname(&origin_raw, canonical_name(zone).c_str()) != LDNS_STATUS_OK)
     return Error::Invalid("zone '" + zone + "' is not a valid DNS name");

@@ -460,3 +460,29 @@ TEST_CASE("names") {
   CHECK(rcode_name(42) == "RCODE42");
   CHECK(tsig_error_name(16) == "BADSIG");
 }
+
+TEST_CASE("make_record: addresses built from their parts equal ldns's reading of the line") {
+  for (std::string owner :
+       {"a.target.local.", "A.Target.Local", "x_y.target.local", "host9.target.local."})
+    for (auto [type, value] :
+         std::vector<std::pair<std::string, std::string>>{{"A", "10.0.0.1"},
+                                                          {"a", "192.0.2.255"},
+                                                          {"AAAA", "::1"},
+                                                          {"AAAA", "2001:DB8::1"},
+                                                          {"aaaa", "::ffff:1.2.3.4"}}) {
+      CAPTURE(owner);
+      CAPTURE(value);
+      auto fast = make_record(owner, 300, type, value, "target.local");
+      REQUIRE(fast.ok());
+      std::string line = canonical_name(owner) + " 300 IN " + type + " " + value;
+      ldns_rr* raw = nullptr;
+      REQUIRE(ldns_rr_new_frm_str(&raw, line.c_str(), 300, nullptr, nullptr) == LDNS_STATUS_OK);
+      RrPtr ref(raw);
+      CHECK(ldns_rr_compare(fast->get(), ref.get()) == 0);
+      CHECK(ldns_rr_ttl(fast->get()) == 300);
+    }
+  auto bad = make_record("a.target.local.", 300, "A", "10.0.0", "target.local");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("malformed A value '10.0.0'") == 0);
+  CHECK_FALSE(make_record("a.target.local.", 300, "AAAA", "10.0.0.1", "target.local").ok());
+}
