@@ -9,6 +9,7 @@
 #include <future>
 #include <iterator>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "engine/journal.h"
@@ -90,6 +91,14 @@ class In {
   explicit In(std::string_view b) : b_(b) {}
   bool ok() const { return ok_; }
   bool done() const { return ok_ && p_ == b_.size(); }
+  size_t pos() const { return p_; }
+  std::string_view rest() const { return b_.substr(p_); }
+  void skip(size_t n) {
+    if (n > b_.size() - p_)
+      fail();
+    else
+      p_ += n;
+  }
   uint64_t u64() {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -222,8 +231,9 @@ void encode_resources(Out& o, const Manifest& m, size_t from, size_t to) {
 }
 
 // `count` resources from `bytes`, all of it.
+// With `used`, what follows the resources may be anything: *used says how much they took.
 std::optional<std::vector<Resource>> decode_resources(std::string_view bytes, size_t count,
-                                                      std::string path) {
+                                                      std::string path, size_t* used = nullptr) {
   In in(bytes);
   if (count > bytes.size()) return std::nullopt;
   std::vector<Resource> out;
@@ -264,6 +274,11 @@ std::optional<std::vector<Resource>> decode_resources(std::string_view bytes, si
     if (!in.ok()) return std::nullopt;
     out.push_back(std::move(r));
   }
+  if (used) {
+    if (!in.ok()) return std::nullopt;
+    *used = in.pos();
+    return out;
+  }
   if (!in.done()) return std::nullopt;
   return out;
 }
@@ -286,6 +301,16 @@ std::string encode_manifest(const Manifest& m, std::string_view text, std::strin
     o.attrs(p.settings);
     o.loc(p.loc, m.path);
   }
+  // The first resource of each (provider, type), again, for EarlyHint.
+  std::vector<size_t> firsts;
+  {
+    std::set<std::pair<std::string_view, std::string_view>> seen;
+    for (size_t i = 0; i < m.resources.size(); ++i)
+      if (seen.emplace(m.resources[i].provider, m.resources[i].type->name).second)
+        firsts.push_back(i);
+  }
+  o.u64(firsts.size());
+  for (size_t i : firsts) encode_resources(o, m, i, i + 1);
   // Resources in chunks of known byte length, so that a large manifest decodes on two cores.
   size_t chunks = m.resources.size() >= kParallelFrom ? 2 : 1;
   o.u64(chunks);
@@ -309,7 +334,7 @@ std::string encode_manifest(const Manifest& m, std::string_view text, std::strin
 }
 
 std::optional<Manifest> decode_manifest(std::string_view bytes, std::string_view text,
-                                        std::string_view build) {
+                                        std::string_view build, const EarlyHint& early) {
   In in(bytes);
   if (!in.literal(kMagic) || in.view() != build) return std::nullopt;
   Manifest m;
@@ -327,6 +352,18 @@ std::optional<Manifest> decode_manifest(std::string_view bytes, std::string_view
     p.loc = in.loc(m.path);
     m.providers.push_back(std::move(p));
   }
+  size_t nfirst = in.count();
+  std::vector<Resource> firsts;
+  for (size_t i = 0; i < nfirst && in.ok(); ++i) {
+    std::string_view rest = in.rest();
+    size_t used = 0;
+    auto one = decode_resources(rest, 1, m.path, &used);
+    if (!one) return std::nullopt;
+    in.skip(used);
+    firsts.push_back(std::move(one->front()));
+  }
+  if (!in.ok()) return std::nullopt;
+  if (early) early(m, firsts);
   size_t nchunks = in.count();
   if (nchunks == 0 || nchunks > 2) return std::nullopt;
   std::vector<std::pair<size_t, std::string_view>> chunks;
@@ -339,8 +376,9 @@ std::optional<Manifest> decode_manifest(std::string_view bytes, std::string_view
   if (!in.ok()) return std::nullopt;
   std::vector<std::future<std::optional<std::vector<Resource>>>> later;
   for (size_t c = 1; c < chunks.size(); ++c)
-    later.push_back(std::async(std::launch::async, decode_resources, chunks[c].second,
-                               chunks[c].first, m.path));
+    later.push_back(std::async(std::launch::async, [&chunks, c, path = m.path] {
+      return decode_resources(chunks[c].second, chunks[c].first, path);
+    }));
   auto first = decode_resources(chunks[0].second, chunks[0].first, m.path);
   m.resources.reserve(nr);
   m.index.reserve(nr);
@@ -418,7 +456,7 @@ void write_entry(const std::string& file, const std::string& bytes) {
 }  // namespace
 
 LoadResult load_manifest_cached(const std::string& path, const std::vector<ProviderKind>& kinds,
-                                const std::string& dir, bool* hit) {
+                                const std::string& dir, bool* hit, const EarlyHint& early) {
   if (hit) *hit = false;
   auto text = read_all(path);
   if (!text) return load_manifest_file(path, kinds);  // its error names the problem
@@ -426,7 +464,14 @@ LoadResult load_manifest_cached(const std::string& path, const std::vector<Provi
   if (!dir.empty() && !build_identity().empty()) {
     file = manifest_cache_file(dir, path);
     if (auto bytes = read_all(file)) {
-      if (auto m = decode_manifest(*bytes, *text, build_identity()); m && m->path == path) {
+      // The entry must name this very path before anything hears of it.
+      EarlyHint checked;
+      if (early)
+        checked = [&](const Manifest& h, const std::vector<Resource>& f) {
+          if (h.path == path) early(h, f);
+        };
+      if (auto m = decode_manifest(*bytes, *text, build_identity(), checked);
+          m && m->path == path) {
         if (hit) *hit = true;
         LoadResult lr;
         lr.manifest = std::move(*m);

@@ -10,6 +10,7 @@
 // the manifest holds references to them ({ env } / { file }), not values.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,10 +19,15 @@
 
 namespace converge {
 
+// Called while an entry is decoded, before its resources: the manifest's header (path, dir,
+// providers, vars) and a copy of the first resource of each (provider, type) — enough for
+// providers to start fetching (Provider::prefetch) while the rest decodes.
+using EarlyHint = std::function<void(const Manifest& header, const std::vector<Resource>& firsts)>;
+
 // Pure encoding, for tests and fuzzing: `build` names the binary that wrote the entry.
 std::string encode_manifest(const Manifest& m, std::string_view text, std::string_view build);
 std::optional<Manifest> decode_manifest(std::string_view bytes, std::string_view text,
-                                        std::string_view build);
+                                        std::string_view build, const EarlyHint& early = {});
 
 // This binary's identity ("format|size|mtime" of /proc/self/exe).
 const std::string& build_identity();
@@ -30,8 +36,9 @@ const std::string& build_identity();
 std::string manifest_cache_file(const std::string& dir, const std::string& path);
 
 // load_manifest_file() through the cache in `dir` ("" = no cache). `*hit` says whether the entry
-// was used.
+// was used; `early` is called on a hit only.
 LoadResult load_manifest_cached(const std::string& path, const std::vector<ProviderKind>& kinds,
-                                const std::string& dir, bool* hit = nullptr);
+                                const std::string& dir, bool* hit = nullptr,
+                                const EarlyHint& early = {});
 
 }  // namespace converge

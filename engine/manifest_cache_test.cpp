@@ -103,6 +103,32 @@ TEST_CASE("a large manifest is encoded in two chunks and decoded on two threads,
   CHECK_FALSE(decode_manifest(bytes.substr(0, bytes.size() / 2), text, "b").has_value());
 }
 
+TEST_CASE(
+    "while decoding, the header and the first resource of each provider and type come first") {
+  std::string text =
+      "[provider.dns]\ntype = \"dns\"\nserver = \"127.0.0.1:1\"\nallow_unsigned = true\n"
+      "[dns_record.a]\nzone = \"z.test\"\nname = \"a\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n"
+      "provider = \"dns\"\n"
+      "[dns_record.b]\nzone = \"y.test\"\nname = \"b\"\ntype = \"A\"\nvalues = [\"192.0.2.2\"]\n"
+      "provider = \"dns\"\n"
+      "[ou.x]\nname = \"X\"\npath = \"DC=t\"\n[ou.y]\nname = \"Y\"\npath = \"DC=t\"\n";
+  LoadResult lr = load_manifest_string(text, "h.toml", provider_kinds());
+  REQUIRE(lr.ok());
+  std::string bytes = encode_manifest(lr.manifest, text, "b");
+  std::vector<std::string> ids;
+  size_t providers = 0, resources_then = 99;
+  auto m =
+      decode_manifest(bytes, text, "b", [&](const Manifest& h, const std::vector<Resource>& f) {
+        providers = h.providers.size();
+        resources_then = h.resources.size();
+        for (const auto& r : f) ids.push_back(r.id);
+      });
+  REQUIRE(m.has_value());
+  CHECK(providers == lr.manifest.providers.size());
+  CHECK(resources_then == 0);
+  CHECK(ids == std::vector<std::string>{"dns_record.a", "ou.x"});
+}
+
 TEST_CASE("a cache entry is used only for the same bytes and the same build; damage is a miss") {
   std::string text =
       "[vars]\nou = \"OU=T,DC=t\"\n"

@@ -87,6 +87,11 @@ class Provider {
   // here (e.g. dns_zone on an RFC 2136 server): a missing one blocks instead of being created.
   virtual bool can_create(const std::string& /*type*/) const { return true; }
   virtual ObserveResponse observe(const ObserveRequest& req) = 0;
+  // A hint that resources like these will be observed soon (called from the thread that later
+  // calls observe(), before it): a provider may start fetching what observe() will need — a zone
+  // transfer, a search — in the background while the engine is still loading, and use it in
+  // observe(). Nothing may change; a provider without such a fetch ignores it.
+  virtual void prefetch(const ObserveRequest& /*req*/) {}
   virtual ApplyResponse apply(const ApplyRequest& req) = 0;
   // Several independent changes whose dependencies are all applied; one response per request, in
   // order. The default applies them one by one.

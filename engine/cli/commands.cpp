@@ -55,8 +55,15 @@ int exit_for(const Error& e) { return e.kind == ErrorKind::kInvalid ? kInvalid :
 // manifest, graph and plan one node at a time costs more than the OS reclaiming the pages.
 // Sanitizer builds return normally so that leak checking sees everything freed.
 // Providers are closed first (the lab checkpoints its SQLite WAL on close).
+// When the process (its static initialisation) started: phases say when they ended too.
+const auto g_started = std::chrono::steady_clock::now();
+
 int finish(int rc, ProviderMap* providers = nullptr) {
   if (providers) providers->clear();
+  spdlog::debug(
+      "exit {} at +{:.1f} ms", rc,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - g_started)
+          .count());
 #ifndef CONVERGE_SANITIZED
   std::cout.flush();
   std::cerr.flush();
@@ -73,9 +80,10 @@ struct PhaseTimer {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
   explicit PhaseTimer(const char* w) : what(w) {}
   ~PhaseTimer() {
-    auto ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    spdlog::debug("{}: {:.1f} ms", what, ms);
+    auto now = std::chrono::steady_clock::now();
+    auto ms = std::chrono::duration<double, std::milli>(now - t0).count();
+    auto at = std::chrono::duration<double, std::milli>(now - g_started).count();
+    spdlog::debug("{}: {:.1f} ms (done at +{:.1f} ms)", what, ms, at);
   }
 };
 
@@ -87,11 +95,12 @@ struct Loaded {
 
 // Loads and validates the manifest, printing every problem. Returns 0 or an exit code.
 // `cache_dir` non-empty: through the compiled-manifest cache there (engine/manifest_cache.h).
-int load_only(const std::string& path, Loaded& out, const std::string& cache_dir = "") {
+int load_only(const std::string& path, Loaded& out, const std::string& cache_dir = "",
+              const EarlyHint& hint = {}) {
   PhaseTimer t("load manifest");
   bool hit = false;
   out.lr = cache_dir.empty() ? load_manifest_file(path, provider_kinds())
-                             : load_manifest_cached(path, provider_kinds(), cache_dir, &hit);
+                             : load_manifest_cached(path, provider_kinds(), cache_dir, &hit, hint);
   if (hit) spdlog::debug("manifest {}: compiled form from the cache", path);
   if (!out.lr.ok()) {
     print_errors(out.lr.errors);
@@ -344,13 +353,36 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
     cache_dir = std::filesystem::path(journal_path(c)).parent_path().string();
     if (cache_dir.empty()) cache_dir = ".";
   }
-  if (int rc = load_only(manifest, out.loaded, cache_dir)) return rc;
-  // A read-only run builds the graph on another core while providers observe. Observing only
-  // reads — except that opening a missing lab creates it — and a run that changes the target
-  // must hold the lock before observing, which an invalid graph must not take: then the graph
-  // (and its errors) come first.
-  std::error_code ec;
-  bool overlap = !(session && exclusive) && std::filesystem::exists(lab_path, ec);
+  // Observing only reads — except that opening a missing lab creates it — and a run that changes
+  // the target must hold the lock before observing, which an invalid graph must not take.
+  bool read_only = !(session && exclusive);
+  auto missing_lab = [&](const Manifest& m) {
+    std::error_code ec;
+    for (const auto& d : m.providers)
+      if (d.type == "lab" && !std::filesystem::exists(lab_path, ec)) return true;
+    return false;
+  };
+  // A read-only run whose manifest comes from the cache opens its providers as soon as the
+  // entry's header is read, and lets them start fetching (a zone transfer) while the rest decodes.
+  std::optional<Result<ProviderMap>> early;
+  EarlyHint hint;
+  if (read_only)
+    hint = [&](const Manifest& h, const std::vector<Resource>& firsts) {
+      if (missing_lab(h)) return;
+      early = open_providers(h.providers, h.dir, c);
+      if (!early->ok()) return;
+      for (const auto& r : firsts)
+        if (auto it = (*early)->find(r.provider); it != (*early)->end()) {
+          ObserveRequest req;
+          req.type = r.type;
+          req.resources.push_back(r.view());
+          it->second->prefetch(req);
+        }
+    };
+  if (int rc = load_only(manifest, out.loaded, cache_dir, hint)) return rc;
+  // A read-only run builds the graph on another core while providers observe; otherwise the
+  // graph (and its errors) come first.
+  bool overlap = read_only && !missing_lab(out.loaded.m());
   std::future<int> graph;
   if (overlap)
     graph = std::async(std::launch::async, [&] { return build_graph(out.loaded); });
@@ -359,7 +391,8 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
   auto join_graph = [&]() { return overlap ? graph.get() : 0; };
   if (session && exclusive)
     if (int rc = open_session(c, exclusive, what, *session)) return rc;
-  auto providers = open_providers(out.loaded.m().providers, out.loaded.m().dir, c);
+  auto providers =
+      early ? std::move(*early) : open_providers(out.loaded.m().providers, out.loaded.m().dir, c);
   if (!providers.ok()) {
     join_graph();
     print_errors({providers.error()});

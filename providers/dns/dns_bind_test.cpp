@@ -209,6 +209,27 @@ TEST_SUITE("bind") {
     CHECK(axfr_count("target.local") == before + 1);
   }
 
+  TEST_CASE("prefetch: the transfer started early is the one observe() uses, once") {
+    auto p = bind_provider();
+    Res a = record(uniq("pre"), "target.local", "A", {"192.0.2.61"}, 300);
+    REQUIRE(apply(*p, a, Action::kCreate).ok());
+    auto q = bind_provider();
+    size_t before = axfr_count("target.local");
+    ObserveRequest req;
+    req.type = a.type;
+    req.resources.push_back(a.view());
+    q->prefetch(req);
+    q->prefetch(req);  // the same zone again: still one transfer
+    auto first = observe(*q, {&a});
+    CHECK(axfr_count("target.local") == before + 1);
+    REQUIRE(first.results.size() == 1);
+    CHECK(converged(a, first.results[0]));
+    auto second = observe(*q, {&a});  // not the prefetched (by now old) transfer again
+    CHECK(axfr_count("target.local") == before + 2);
+    CHECK(second.results[0].attrs == first.results[0].attrs);
+    CHECK(apply(*p, a, Action::kDelete, first.results[0].attrs).ok());
+  }
+
   TEST_CASE("a change made since the plan makes the update fail instead of overwriting it") {
     auto p = bind_provider();
     std::string n = uniq("race");

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -228,6 +229,18 @@ class DnsProvider : public Provider {
     return observe_records(req);
   }
 
+  // The zones of these records are transferred in the background; observe() takes the result
+  // (once: a later observe() transfers again).
+  void prefetch(const ObserveRequest& req) override {
+    if (!req.type || req.type->name != "dns_record") return;
+    for (const auto& r : req.resources) {
+      std::string zone = canonical_name(r.str("zone"));
+      if (zone.size() < 2 || prefetched_.count(zone)) continue;
+      prefetched_.emplace(
+          zone, std::async(std::launch::async, [this, zone] { return zone_state(zone); }));
+    }
+  }
+
   ApplyResponse apply(const ApplyRequest& req) override {
     ApplyResponse resp;
     const std::string type = req.resource.type ? req.resource.type->name : "";
@@ -382,6 +395,14 @@ class DnsProvider : public Provider {
     std::string why;  // kMissing: why; kQueries: what the AXFR was answered
   };
 
+  Result<ZoneState> prefetched_or_now(const std::string& zone) {
+    auto it = prefetched_.find(zone);
+    if (it == prefetched_.end()) return zone_state(zone);
+    auto r = it->second.get();
+    prefetched_.erase(it);
+    return r;
+  }
+
   Result<ZoneState> zone_state(const std::string& zone) {
     auto t0 = Clock::now();
     auto t = with_retries("AXFR " + zone, [&]() -> Result<Transfer> {
@@ -520,7 +541,7 @@ class DnsProvider : public Provider {
       }
       if (zit == zones.end()) {
         zit = zones.find(zone);
-        if (zit == zones.end()) zit = zones.emplace(zone, zone_state(zone)).first;
+        if (zit == zones.end()) zit = zones.emplace(zone, prefetched_or_now(zone)).first;
       }
       if (!zit->second.ok()) {
         o.error = Error(zit->second.error()).on(*r.id);
@@ -900,6 +921,8 @@ class DnsProvider : public Provider {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, ZoneQueue> queues_;
+  // Zone transfers prefetch() started, by zone (only touched by the observing thread).
+  std::map<std::string, std::future<Result<ZoneState>>> prefetched_;
 };
 
 }  // namespace
