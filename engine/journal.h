@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/api/result.h"
@@ -79,6 +80,9 @@ class Journal {
   Result<std::map<std::string, std::string>> desired_fingerprints(const std::string& manifest_hash);
 
   const std::string& path() const { return path_; }
+  // Moves what earlier runs wrote to the write-ahead log into the database file, on a thread of
+  // its own with a connection of its own, so that no run waits for the fsync.
+  void checkpoint_in_background();
 
  private:
   Journal() = default;
@@ -87,6 +91,7 @@ class Journal {
   sqlite3_stmt* cached(const char* sql);
   sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> cache_;  // by the address of the statement's text
+  std::thread checkpointer_;
   std::string path_;
   std::map<std::string, int64_t> seq_;  // "run|resource" -> change seq
 };

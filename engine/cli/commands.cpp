@@ -209,8 +209,10 @@ class ConsoleObserver : public ApplyObserver {
       line += ": " + o.error->message + (o.error->hint.empty() ? "" : " (" + o.error->hint + ")");
     if (o.outcome == Outcome::kSkipped) line += " (" + o.because + " did not apply)";
     if (color_ && o.outcome == Outcome::kFailed) line = "\033[31m" + line + "\033[0m";
-    std::cout << line << "\n" << std::flush;
+    std::cout << line << "\n";
   }
+  // Lines go out a batch of results at a time (one write, not one per change).
+  void batch_end() override { std::cout << std::flush; }
 
  private:
   bool color_;
@@ -233,9 +235,11 @@ class JournalObserver : public ApplyObserver {
   }
   void batch_begin() override {
     if (j_) report(j_->begin_batch());
+    next_.batch_begin();
   }
   void batch_end() override {
     if (j_) report(j_->commit_batch());
+    next_.batch_end();
   }
 
  private:
@@ -306,6 +310,7 @@ int open_session(const Common& c, bool exclusive, const std::string& what, Sessi
     return kFailed;
   }
   s.journal = std::move(*j);
+  s.journal->checkpoint_in_background();
   if (exclusive) {
     auto gone = s.journal->recover_interrupted();
     if (gone.ok())

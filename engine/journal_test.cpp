@@ -1,0 +1,78 @@
+#include "engine/journal.h"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+using namespace converge;
+
+namespace {
+struct TempDir {
+  std::filesystem::path p = std::filesystem::temp_directory_path() /
+                            ("converge-journal-test-" + std::to_string(::getpid()));
+  TempDir() {
+    std::filesystem::remove_all(p);
+    std::filesystem::create_directories(p);
+  }
+  ~TempDir() { std::filesystem::remove_all(p); }
+};
+
+Plan small_plan() {
+  Plan p;
+  p.manifest_path = "m.toml";
+  p.manifest_hash = "abc";
+  PlannedResource r;
+  r.id = "ou.x";
+  r.type = find_type("ou");
+  r.provider = "lab";
+  r.action = Action::kCreate;
+  r.desired = {{"name", Value::Str("X")}, {"path", Value::Str("DC=t")}};
+  p.resources.push_back(r);
+  r.id = "ou.same";
+  r.action = Action::kNoop;
+  p.resources.push_back(r);
+  return p;
+}
+}  // namespace
+
+TEST_CASE("journal: a run's plan (its changes) is stored beside the run and read back") {
+  TempDir d;
+  auto j = Journal::open((d.p / "j.sqlite").string());
+  REQUIRE(j.ok());
+  auto run = (*j)->begin_run("run", small_plan());
+  REQUIRE(run.ok());
+  REQUIRE((*j)->end_run(*run, "succeeded", "1 applied").ok());
+  auto back = (*j)->plan_of(*run);
+  REQUIRE(back.ok());
+  REQUIRE(back->resources.size() == 1);  // the no-op is not stored
+  CHECK(back->resources[0].id == "ou.x");
+  CHECK_FALSE((*j)->plan_of(*run + 1).ok());
+}
+
+TEST_CASE("journal: a journal written before the plans table still gives its runs' plans") {
+  TempDir d;
+  std::string path = (d.p / "old.sqlite").string();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  std::string plan = small_plan().to_json(-1, true);
+  std::string sql =
+      "CREATE TABLE runs(id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, manifest TEXT,"
+      " manifest_hash TEXT, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL, host TEXT,"
+      " pid INTEGER, summary TEXT, undoes INTEGER DEFAULT 0, plan TEXT);"
+      "CREATE TABLE changes(run INTEGER NOT NULL, seq INTEGER NOT NULL, resource TEXT NOT NULL,"
+      " type TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL, error TEXT, changes TEXT,"
+      " started TEXT, finished TEXT, PRIMARY KEY(run, seq));"
+      "CREATE INDEX changes_by_resource ON changes(resource, run);"
+      "INSERT INTO runs(kind, started, status, plan) VALUES('run', 'then', 'succeeded', '" +
+      plan + "');";
+  REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto j = Journal::open(path);
+  REQUIRE(j.ok());
+  auto back = (*j)->plan_of(1);
+  REQUIRE(back.ok());
+  REQUIRE(back->resources.size() == 1);
+  CHECK(back->resources[0].id == "ou.x");
+}
