@@ -1,6 +1,7 @@
 #include "engine/journal.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -49,6 +50,7 @@ class Stmt {
     return p ? reinterpret_cast<const char*>(p) : "";
   }
   int64_t integer(int i) const { return sqlite3_column_int64(st_, i); }
+  sqlite3_stmt* raw() const { return st_; }
 
  private:
   sqlite3_stmt* st_ = nullptr;
@@ -121,6 +123,7 @@ void Journal::checkpoint_in_background() {
 }
 
 Journal::~Journal() {
+  if (plan_writer_.joinable()) plan_writer_.join();
   if (checkpointer_.joinable()) checkpointer_.join();
   for (auto& [sql, st] : cache_) sqlite3_finalize(st);
   if (db_) sqlite3_close(db_);
@@ -256,12 +259,32 @@ Result<int64_t> Journal::begin_run(const std::string& kind, const Plan& plan, in
   sqlite3_bind_int64(s, 7, undoes);
   if (sqlite3_step(s) != SQLITE_DONE) return err("insert run");
   auto run = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
-  // The plan without its no-ops (a 100,000-resource plan is mostly no-ops), on one line.
-  sqlite3_stmt* p = cached("INSERT INTO plans(run, plan) VALUES(?1, ?2)");
-  if (!p) return err("insert");
-  sqlite3_bind_int64(p, 1, run);
-  bind_text(p, 2, plan.to_json(-1, true));
-  if (sqlite3_step(p) != SQLITE_DONE) return err("insert plan");
+  // The plan without its no-ops (a 100,000-resource plan is mostly no-ops), on one line, written
+  // by a thread with a connection of its own while the first changes are applied: end_run()
+  // waits for it. (A run killed in that window has intents and outcomes but no plan to undo.)
+  if (plan_writer_.joinable()) plan_writer_.join();
+  plan_writer_ = std::thread([path = path_, run, &plan] {
+    std::string json = plan.to_json(-1, true);
+    sqlite3* db = nullptr;
+    bool ok = false;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) ==
+        SQLITE_OK) {
+      sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+      sqlite3_busy_timeout(db, 30000);
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(db, "INSERT INTO plans(run, plan) VALUES(?1, ?2)", -1, &st, nullptr) ==
+          SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run);
+        bind_text(st, 2, json);
+        ok = sqlite3_step(st) == SQLITE_DONE;
+      }
+      sqlite3_finalize(st);
+    }
+    if (!ok)
+      spdlog::error("journal {}: cannot record the plan of run {}: {}", path, run,
+                    db ? sqlite3_errmsg(db) : "cannot open");
+    sqlite3_close(db);
+  });
   return run;
 }
 
@@ -319,6 +342,7 @@ Status Journal::outcome(int64_t run, const PlannedResource& r, const ResourceOut
 }
 
 Status Journal::end_run(int64_t run, const std::string& status, const std::string& summary) {
+  if (plan_writer_.joinable()) plan_writer_.join();
   Stmt s(db_, "UPDATE runs SET status=?2, finished=?3, summary=?4 WHERE id=?1");
   if (!s.ok()) return err("update");
   s.bind(1, run).bind(2, status).bind(3, now_iso()).bind(4, summary);
@@ -350,6 +374,10 @@ Result<Plan> Journal::plan_of(int64_t run) {
   if (s.step() != SQLITE_ROW)
     return Error::NotFound("no run " + std::to_string(run) + " in the journal",
                            "see `converge history`");
+  if (sqlite3_column_type(s.raw(), 0) == SQLITE_NULL)
+    return Error::NotFound("run " + std::to_string(run) +
+                               " has no recorded plan (it was stopped before the plan was written)",
+                           "see `converge show " + std::to_string(run) + "` for what it changed");
   return Plan::from_json(s.text(0), path_ + "#run" + std::to_string(run));
 }
 

@@ -56,7 +56,8 @@ class Journal {
 
   // Runs left "running" by a process that is gone become "interrupted"; returns them.
   Result<std::vector<RunRecord>> recover_interrupted();
-  // Starts a run; stores the plan's changes (not its no-ops) so the run can be shown and undone.
+  // Starts a run; stores the plan's changes (not its no-ops) so the run can be shown and undone
+  // (on a thread of its own: `plan` must stay alive and unchanged until end_run()).
   Result<int64_t> begin_run(const std::string& kind, const Plan& plan, int64_t undoes = 0);
   Status intent(int64_t run, const PlannedResource& r);
   Status outcome(int64_t run, const PlannedResource& r, const ResourceOutcome& o);
@@ -92,6 +93,7 @@ class Journal {
   sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> cache_;  // by the address of the statement's text
   std::thread checkpointer_;
+  std::thread plan_writer_;  // begin_run()'s plan, joined by end_run()
   std::string path_;
   std::map<std::string, int64_t> seq_;  // "run|resource" -> change seq
 };

@@ -41,7 +41,8 @@ TEST_CASE("journal: a run's plan (its changes) is stored beside the run and read
   TempDir d;
   auto j = Journal::open((d.p / "j.sqlite").string());
   REQUIRE(j.ok());
-  auto run = (*j)->begin_run("run", small_plan());
+  Plan plan = small_plan();  // alive until end_run(): a thread of the journal writes it
+  auto run = (*j)->begin_run("run", plan);
   REQUIRE(run.ok());
   REQUIRE((*j)->end_run(*run, "succeeded", "1 applied").ok());
   auto back = (*j)->plan_of(*run);
@@ -66,7 +67,9 @@ TEST_CASE("journal: a journal written before the plans table still gives its run
       " started TEXT, finished TEXT, PRIMARY KEY(run, seq));"
       "CREATE INDEX changes_by_resource ON changes(resource, run);"
       "INSERT INTO runs(kind, started, status, plan) VALUES('run', 'then', 'succeeded', '" +
-      plan + "');";
+      plan +
+      "');"
+      "INSERT INTO runs(kind, started, status) VALUES('run', 'then', 'interrupted');";
   REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   auto j = Journal::open(path);
@@ -75,4 +78,8 @@ TEST_CASE("journal: a journal written before the plans table still gives its run
   REQUIRE(back.ok());
   REQUIRE(back->resources.size() == 1);
   CHECK(back->resources[0].id == "ou.x");
+  auto none = (*j)->plan_of(2);
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.error().message ==
+        "run 2 has no recorded plan (it was stopped before the plan was written)");
 }

@@ -441,14 +441,28 @@ int cmd_run(const Common& c, const std::string& manifest) {
   if (int rc = make(c, manifest, p, &session, "converge " + manifest)) return rc;
   RenderOptions ro;
   ro.color = c.color;
-  std::cout << render_plan(p.plan, ro);
+  {
+    PhaseTimer t("print plan");
+    std::cout << render_plan(p.plan, ro);
+  }
   if (observe_failed(p.plan)) {
     std::cerr << "error: some resources could not be observed; nothing was changed.\n";
     return kFailed;
   }
-  int64_t run = begin(session, "run", p.plan);
-  ApplySummary s = run_plan(p.plan, p.providers, c, p.loaded.m().dir, session.journal.get(), run);
-  end(session, run, p.plan, s);
+  int64_t run = 0;
+  {
+    PhaseTimer t("journal the plan");
+    run = begin(session, "run", p.plan);
+  }
+  ApplySummary s;
+  {
+    PhaseTimer t("apply");
+    s = run_plan(p.plan, p.providers, c, p.loaded.m().dir, session.journal.get(), run);
+  }
+  {
+    PhaseTimer t("journal the end");
+    end(session, run, p.plan, s);
+  }
   std::cout << "\n" << render_apply_summary(s) << "\n";
   if (run) std::cout << "Recorded as run " << run << " in " << session.journal->path() << ".\n";
   session.journal.reset();
