@@ -117,8 +117,7 @@ Status send_wire(int fd, const ClientOptions& opt, ldns_pkt* msg) {
   if (st != LDNS_STATUS_OK)
     return Error::Internal(std::string("cannot encode the DNS message: ") +
                            ldns_get_errorstr_by_id(st));
-  if (ldns_buffer_position(buf.get()) > 65535)
-    return Error::Invalid("the DNS message is larger than 64 KiB");
+  if (ldns_buffer_position(buf.get()) > 65535) return Error::Invalid(kMessageTooLarge);
   ssize_t sent;
   int err;
   {

@@ -44,6 +44,8 @@ PktPtr make_update(const std::string& zone);
 
 // Signs `msg` (when a key is configured), sends it, and returns the verified answer.
 Result<Reply> exchange(const ClientOptions& opt, ldns_pkt* msg);
+// The error exchange() gives for a message too large for DNS over TCP (nothing was sent).
+inline constexpr const char* kMessageTooLarge = "the DNS message is larger than 64 KiB";
 
 // A complete zone transfer, every message verified. When the server refuses (the first message's
 // RCODE is not NOERROR), `rcode` says why and `sets` is empty.

@@ -23,7 +23,8 @@ using Clock = std::chrono::steady_clock;
 
 // Changes of one zone that wait together go into one UPDATE message, up to these limits.
 constexpr size_t kMaxBatchChanges = 4000;
-constexpr size_t kMaxBatchBytes = 48 * 1024;
+// Messages go over TCP (at most 65,535 bytes); this leaves room for the zone, TSIG and slack.
+constexpr size_t kMaxBatchBytes = 56 * 1024;
 // Concurrent apply() / apply_batch() calls.
 constexpr int kMaxParallel = 256;
 
@@ -729,8 +730,11 @@ class DnsProvider : public Provider {
     if (std::any_of(c->prereq.begin(), c->prereq.end(), fail) ||
         std::any_of(c->update.begin(), c->update.end(), fail))
       return Error::Internal("cannot build the update for " + c->owner);
-    for (const auto& rr : c->prereq) c->bytes += ldns_rr_uncompressed_size(rr.get());
-    for (const auto& rr : c->update) c->bytes += ldns_rr_uncompressed_size(rr.get());
+    // What the change adds to a message: ldns compresses every owner to its labels below the
+    // zone plus a pointer to the zone's name (names in rdata are counted whole).
+    size_t saved = c->zone.size() > 1 ? c->zone.size() + 1 - 2 : 0;  // zone in wire form - pointer
+    for (const auto* list : {&c->prereq, &c->update})
+      for (const auto& rr : *list) c->bytes += ldns_rr_uncompressed_size(rr.get()) - saved;
     return c;
   }
 
@@ -810,12 +814,14 @@ class DnsProvider : public Provider {
   void send_batch(const std::vector<Change*>& batch) {
     const std::string& zone = batch.front()->zone;
     auto r = send_update(zone, batch);
-    if (batch.size() > 1 && r.ok() && r->rcode != LDNS_RCODE_NOERROR &&
-        r->rcode != LDNS_RCODE_SERVFAIL && r->rcode != LDNS_RCODE_NOTAUTH &&
-        r->rcode != LDNS_RCODE_NOTIMPL) {
+    bool too_large = !r.ok() && r.error().message == kMessageTooLarge;  // nothing was sent
+    if (batch.size() > 1 &&
+        (too_large ||
+         (r.ok() && r->rcode != LDNS_RCODE_NOERROR && r->rcode != LDNS_RCODE_SERVFAIL &&
+          r->rcode != LDNS_RCODE_NOTAUTH && r->rcode != LDNS_RCODE_NOTIMPL))) {
       // Halve until the failing changes are alone: k failures among n cost O(k log n) messages.
-      spdlog::debug("dns: UPDATE {} with {} changes answered {}; sending each half again", zone,
-                    batch.size(), rcode_name(r->rcode));
+      spdlog::debug("dns: UPDATE {} with {} changes {}; sending each half again", zone,
+                    batch.size(), too_large ? "too large" : "answered " + rcode_name(r->rcode));
       auto mid = batch.begin() + static_cast<std::ptrdiff_t>(batch.size() / 2);
       send_batch(std::vector<Change*>(batch.begin(), mid));
       send_batch(std::vector<Change*>(mid, batch.end()));
