@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,9 +35,13 @@ class Graph {
   ~Graph();
 
   size_t size() const;
-  // Resources that must be done before `v` / that wait for `v`.
-  const std::vector<size_t>& before(size_t v) const { return preds_[v]; }
-  const std::vector<size_t>& after(size_t v) const { return succs_[v]; }
+  // Resources that must be done before `v` / that wait for `v`, in the order the edges were found.
+  std::span<const size_t> before(size_t v) const {
+    return {preds_.data() + pred_at_[v], pred_at_[v + 1] - pred_at_[v]};
+  }
+  std::span<const size_t> after(size_t v) const {
+    return {succs_.data() + succ_at_[v], succ_at_[v + 1] - succ_at_[v]};
+  }
   const std::vector<EdgeInfo>& edges() const { return edges_; }
   const EdgeInfo* edge(size_t from, size_t to) const;
 
@@ -53,7 +58,9 @@ class Graph {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::vector<EdgeInfo> edges_;
-  std::vector<std::vector<size_t>> preds_, succs_;
+  // Every vertex's predecessors (successors) one after the other; vertex v's start at
+  // pred_at_[v] (succ_at_[v]).
+  std::vector<size_t> preds_, succs_, pred_at_, succ_at_;
 };
 
 // Formats a cycle as "a -> b (file:line, explicit depends_on) -> ... -> a".

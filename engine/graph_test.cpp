@@ -123,3 +123,37 @@ enabled = false
   CHECK(b.errors[0].str().find("account.new: needs ou.old, which is ensure = \"absent\"") !=
         std::string::npos);
 }
+
+TEST_CASE("before/after list each vertex's neighbours in the order the edges were found") {
+  auto b = build(R"(
+[ou.sync]
+name = "Sync"
+path = "DC=t"
+[account.a]
+name = "a"
+path = "OU=Sync,DC=t"
+[account.b]
+name = "b"
+path = "ou=sync, dc=t"
+[group_member.m]
+group = "G"
+member = "A"
+depends_on = ["account.b"]
+)");
+  CHECK(b.errors.empty());
+  size_t ou = b.at("ou.sync"), a = b.at("account.a"), c = b.at("account.b"),
+         m = b.at("group_member.m");
+  auto after = b.g->after(ou);
+  REQUIRE(after.size() == 2);
+  CHECK(after[0] == a);
+  CHECK(after[1] == c);
+  auto before = b.g->before(m);  // depends_on first, then the inferred member
+  REQUIRE(before.size() == 2);
+  CHECK(before[0] == c);
+  CHECK(before[1] == a);
+  CHECK(b.g->before(ou).empty());
+  CHECK(b.g->edges().size() == 4);
+  REQUIRE(b.g->edge(c, m));
+  CHECK(b.g->edge(c, m)->kind == "depends_on");
+  CHECK_FALSE(b.g->edge(m, c));
+}

@@ -8,8 +8,10 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -78,8 +80,9 @@ struct Manifest {
   std::map<std::string, Value> vars;
   std::vector<ProviderDecl> providers;  // declared plus the implicit "lab" when needed
   std::vector<Resource> resources;
-  std::unordered_map<std::string, size_t> index;                // id -> position in resources
-  std::unordered_map<std::string, std::vector<size_t>> groups;  // TYPE.NAME -> instances
+  std::unordered_map<std::string, size_t> index;  // id -> position in resources
+  // TYPE.NAME of a for_each resource -> its instances (a single resource is in `index` only)
+  std::unordered_map<std::string, std::vector<size_t>> groups;
 
   const Resource* find(const std::string& id) const {
     auto it = index.find(id);
@@ -90,6 +93,10 @@ struct Manifest {
       if (p.name == name) return &p;
     return nullptr;
   }
+
+  // The parsed TOML document of a large manifest, being freed on a background thread; the last
+  // copy of the Manifest waits for that when it is destroyed.
+  std::shared_ptr<void> parsed;
 };
 
 struct LoadResult {

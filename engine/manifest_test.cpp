@@ -165,3 +165,45 @@ TEST_CASE(
   CHECK(d.errors[0].message.find("cannot redefine existing table 'ou.r1'") != std::string::npos);
   CHECK(d.errors[0].loc.line == lines + 1);
 }
+
+TEST_CASE("for_each instances are grouped under TYPE.NAME; a single resource is only indexed") {
+  auto r = load(R"(
+[registry_value.nspi]
+for_each = ["EXCH1", "EXCH2"]
+host = "${each.value}"
+key = "K"
+value_name = "v"
+data = 1
+[registry_value.one]
+host = "EXCH1"
+key = "K"
+value_name = "w"
+data = 1
+)");
+  REQUIRE_MESSAGE(r.ok(), errors(r));
+  REQUIRE(r.manifest.groups.count("registry_value.nspi"));
+  CHECK(r.manifest.groups.at("registry_value.nspi") == std::vector<size_t>{0, 1});
+  CHECK_FALSE(r.manifest.groups.count("registry_value.one"));
+  REQUIRE(r.manifest.find("registry_value.one"));
+  CHECK(r.manifest.find("registry_value.one")->attr_locs.size() == 4);
+  CHECK(r.manifest.find("registry_value.one")->loc_of("data").line == 12);
+}
+
+TEST_CASE("a large manifest's TOML document is freed in the background; copies stay whole") {
+  std::string text;
+  for (int i = 0; i < 3000; ++i)
+    text += "[ou.r" + std::to_string(i) + "]\nname = \"Unit " + std::to_string(i) +
+            "\"\npath = \"DC=target,DC=local\"\n\n";
+  REQUIRE(text.size() > 64 * 1024);
+  Manifest copy;
+  {
+    auto r = load(text);
+    REQUIRE_MESSAGE(r.ok(), errors(r));
+    CHECK(r.manifest.parsed != nullptr);
+    copy = r.manifest;
+  }
+  CHECK(copy.resources.size() == 3000);
+  REQUIRE(copy.find("ou.r2999"));
+  CHECK(copy.find("ou.r2999")->attrs.at("dn").as_string() == "OU=Unit 2999,DC=target,DC=local");
+  CHECK(load("[ou.a]\nname = \"a\"\npath = \"DC=t\"\n").manifest.parsed == nullptr);
+}

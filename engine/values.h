@@ -8,6 +8,8 @@
 
 namespace converge {
 
+enum class Compare;  // engine/api/schema.h
+
 std::string lower(std::string_view s);
 bool iequals(std::string_view a, std::string_view b);
 std::string trim(std::string_view s);
@@ -17,6 +19,14 @@ std::string canonical_dn(std::string_view dn);
 std::string canonical_dns_name(std::string_view name);
 // Absolute form of `name` relative to `zone` ("@" is the apex; names ending in '.' are absolute).
 std::string absolute_dns_name(std::string_view name, std::string_view zone);
+// The same forms appended to `out`, without temporaries (for loops over many values).
+void append_lower(std::string& out, std::string_view s);
+void append_canonical_dn(std::string& out, std::string_view dn);
+void append_canonical_dns_name(std::string& out, std::string_view name);
+void append_absolute_dns_name(std::string& out, std::string_view name, std::string_view zone);
+// normalize(Value::Str(s), c) appended to `out` when that is one string (every comparison but the
+// set-like ones, whose normal form is a list); false, and nothing appended, otherwise.
+bool append_normalized(std::string& out, std::string_view s, Compare c);
 // Compare dotted versions numerically: -1, 0, 1.
 int compare_versions(std::string_view a, std::string_view b);
 size_t edit_distance(std::string_view a, std::string_view b);

@@ -102,3 +102,42 @@ TEST_CASE("every type declares its attributes once, with a doc string") {
     }
   }
 }
+
+TEST_CASE("the append_ forms add to what is there and equal the plain forms") {
+  std::string out = "key|";
+  append_lower(out, "MiXeD Case 123 \xC3\x84");  // bytes >= 0x80 are left alone
+  CHECK(out == "key|mixed case 123 \xC3\x84");
+  CHECK(lower("ABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{") == "abcdefghijklmnopqrstuvwxyz@[`{");
+  for (std::string dn : {"OU=Migrated Users,DC=Target,DC=local", " CN=a , DC=x ", "CN=a\\ ,DC=x",
+                         "CN=a\\,b , DC=x", "cn = x,dc= t", "", " ", "CN=x\\"}) {
+    std::string a = "|";
+    append_canonical_dn(a, dn);
+    CHECK(a == "|" + canonical_dn(dn));
+  }
+  CHECK(canonical_dn("CN=a\\ ,DC=x") == "cn=a\\ ,dc=x");
+  CHECK(canonical_dn(" cn = x,dc= T ") == "cn=x,dc=t");
+  std::string n = "z|";
+  append_absolute_dns_name(n, "Host", "Target.Local");
+  CHECK(n == "z|host.target.local.");
+  CHECK(absolute_dns_name("host", "") == "host.");
+  CHECK(absolute_dns_name(" @ ", "Local..") == "local.");
+  CHECK(canonical_dns_name("a..") == "a.");
+  std::string k;
+  CHECK(append_normalized(k, "DC=T", Compare::kDn));
+  CHECK(append_normalized(k, "|Ab", Compare::kCaseInsensitive));
+  CHECK(k == "dc=t|ab");
+  CHECK_FALSE(append_normalized(k, "x", Compare::kSet));
+  CHECK(k == "dc=t|ab");
+}
+
+TEST_CASE("identity keys join the normalised identity attributes in declaration order") {
+  AttrMap ace{{"object", Value::Str("OU=Sync , DC=T")},
+              {"principal", Value::Str("QMM_Trg_Ex")},
+              {"access", Value::Str("allow")},
+              {"rights", Value::StrList({"GenericAll"})},
+              {"applies_to", Value::Str("this_object")}};
+  CHECK(identity_key(*find_type("ace"), ace) == "ou=sync,dc=t|qmm_trg_ex|allow|||this_object");
+  AttrMap rec{
+      {"zone", Value::Str("Local")}, {"name", Value::Str("X.local.")}, {"type", Value::Str("A")}};
+  CHECK(identity_key(*find_type("dns_record"), rec) == "local.|x.local.|a");
+}
