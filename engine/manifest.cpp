@@ -1035,34 +1035,26 @@ class Loader {
                  .on(r.id));
         continue;
       }
-      if (!a.allowed.empty() && v.is_string()) {
-        const std::string& s = v.as_string();
-        auto ok = std::find_if(a.allowed.begin(), a.allowed.end(),
-                               [&](const std::string& x) { return iequals(x, s); });
-        if (ok == a.allowed.end()) {
+      if (!a.allowed.empty()) {
+        // Each value must be one of the allowed ones (any case); a single one takes the
+        // declared spelling.
+        auto allowed = [&](const std::string& s) -> const std::string* {
+          auto ok = std::find_if(a.allowed.begin(), a.allowed.end(),
+                                 [&](const std::string& x) { return iequals(x, s); });
+          if (ok != a.allowed.end()) return &*ok;
           std::string near = closest(s, a.allowed);
           fail(Error::Invalid("'" + a.name + "' = \"" + s + "\" is not allowed",
                               (near.empty() ? std::string() : "did you mean '" + near + "'? ") +
                                   "allowed: " + join(a.allowed))
                    .at(at())
                    .on(r.id));
-        } else if (s != *ok) {
-          v = Value::Str(*ok);  // the declared spelling
-        }
-      } else if (!a.allowed.empty()) {
-        for (const auto& s : v.strings()) {
-          auto ok = std::find_if(a.allowed.begin(), a.allowed.end(),
-                                 [&](const std::string& x) { return iequals(x, s); });
-          if (ok == a.allowed.end()) {
-            std::string near = closest(s, a.allowed);
-            fail(Error::Invalid("'" + a.name + "' = \"" + s + "\" is not allowed",
-                                (near.empty() ? std::string() : "did you mean '" + near + "'? ") +
-                                    "allowed: " + join(a.allowed))
-                     .at(at())
-                     .on(r.id));
-          } else if (v.is_string()) {
+          return nullptr;
+        };
+        if (v.is_string()) {
+          if (const std::string* ok = allowed(v.as_string()); ok && *ok != v.as_string())
             v = Value::Str(*ok);  // the declared spelling
-          }
+        } else {
+          for (const auto& s : v.strings()) allowed(s);
         }
       }
       if (a.type == AttrType::kString && v.is_string() && v.as_string().empty() && a.required)
