@@ -456,8 +456,10 @@ void write_entry(const std::string& file, const std::string& bytes) {
 }  // namespace
 
 LoadResult load_manifest_cached(const std::string& path, const std::vector<ProviderKind>& kinds,
-                                const std::string& dir, bool* hit, const EarlyHint& early) {
+                                const std::string& dir, bool* hit, const EarlyHint& early,
+                                std::function<void()>* store) {
   if (hit) *hit = false;
+  if (store) *store = nullptr;
   auto text = read_all(path);
   if (!text) return load_manifest_file(path, kinds);  // its error names the problem
   std::string file;
@@ -480,8 +482,13 @@ LoadResult load_manifest_cached(const std::string& path, const std::vector<Provi
     }
   }
   LoadResult lr = load_manifest_string(*text, path, kinds);
-  if (lr.ok() && !file.empty())
-    write_entry(file, encode_manifest(lr.manifest, *text, build_identity()));
+  if (lr.ok() && !file.empty()) {
+    std::string bytes = encode_manifest(lr.manifest, *text, build_identity());
+    if (store)
+      *store = [file, bytes = std::move(bytes)] { write_entry(file, bytes); };
+    else
+      write_entry(file, bytes);
+  }
   return lr;
 }
 

@@ -36,9 +36,11 @@ const std::string& build_identity();
 std::string manifest_cache_file(const std::string& dir, const std::string& path);
 
 // load_manifest_file() through the cache in `dir` ("" = no cache). `*hit` says whether the entry
-// was used; `early` is called on a hit only.
+// was used; `early` is called on a hit only. On a miss the new entry is written at once — or,
+// with `store`, only when the caller calls *store (e.g. once the run got as far as a plan).
 LoadResult load_manifest_cached(const std::string& path, const std::vector<ProviderKind>& kinds,
                                 const std::string& dir, bool* hit = nullptr,
-                                const EarlyHint& early = {});
+                                const EarlyHint& early = {},
+                                std::function<void()>* store = nullptr);
 
 }  // namespace converge

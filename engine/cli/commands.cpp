@@ -90,6 +90,9 @@ struct PhaseTimer {
 struct Loaded {
   LoadResult lr;
   std::unique_ptr<Graph> graph;
+  // Writes the compiled manifest into the cache: called once the run got as far as a plan, so
+  // that input the run rejects (a cycle, a provider that cannot be configured) leaves nothing.
+  std::function<void()> store_cache;
   const Manifest& m() const { return lr.manifest; }
 };
 
@@ -100,7 +103,8 @@ int load_only(const std::string& path, Loaded& out, const std::string& cache_dir
   PhaseTimer t("load manifest");
   bool hit = false;
   out.lr = cache_dir.empty() ? load_manifest_file(path, provider_kinds())
-                             : load_manifest_cached(path, provider_kinds(), cache_dir, &hit, hint);
+                             : load_manifest_cached(path, provider_kinds(), cache_dir, &hit, hint,
+                                                    &out.store_cache);
   if (hit) spdlog::debug("manifest {}: compiled form from the cache", path);
   if (!out.lr.ok()) {
     print_errors(out.lr.errors);
@@ -424,6 +428,7 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
     return kInvalid;
   }
   if (session && session->journal) classify_changes(*session->journal, out.plan);
+  if (out.loaded.store_cache) out.loaded.store_cache();
   return 0;
 }
 

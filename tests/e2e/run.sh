@@ -127,6 +127,11 @@ sed -i 's/^circular_logging = true/circular_logging = false/' "$tmp/edit.toml"
 if ! from_cache; then passed=$((passed + 1)); echo "ok   an edited manifest is parsed again"
 else failed=$((failed + 1)); echo "FAIL an edited manifest came from the cache"; fi
 expect "and planned as edited" 2 'circular_logging = true -> false' -- "$converge" plan --detailed-exitcode "$tmp/edit.toml"
+mkdir -p "$tmp/cyc"
+expect "a manifest with a dependency cycle is refused" 65 'dependency cycle' \
+  -- env CONVERGE_LAB="$tmp/cyc/lab.sqlite" "$converge" plan "$src/tests/bad/019_cycle_depends_on_2.toml"
+if [ ! -e "$tmp/cyc/manifest-cache" ]; then passed=$((passed + 1)); echo "ok   ...and leaves no cache entry"
+else failed=$((failed + 1)); echo "FAIL a refused manifest left a cache entry"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
