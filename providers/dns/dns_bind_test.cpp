@@ -107,6 +107,17 @@ std::unique_ptr<Provider> bind_provider(std::map<std::string, Value> extra = {})
 // A unique owner name for this test process.
 std::string uniq(const std::string& base) { return base + "-it" + std::to_string(getpid()); }
 
+// n A records BASE-it<pid>-<i> in target.local with addresses 10.NET.x.y.
+std::vector<Res> address_records(const std::string& base, int n, int net, int64_t ttl) {
+  std::vector<Res> rs;
+  for (int i = 0; i < n; ++i)
+    rs.push_back(record(uniq(base) + "-" + std::to_string(i), "target.local", "A",
+                        {"10." + std::to_string(net) + "." + std::to_string(i / 256) + "." +
+                         std::to_string(i % 256)},
+                        ttl));
+  return rs;
+}
+
 Observation observe_one(Provider& p, const Res& r) {
   auto resp = observe(p, {&r});
   REQUIRE(resp.results.size() == 1);
@@ -361,11 +372,7 @@ TEST_SUITE("bind") {
   TEST_CASE("many concurrent creates in one zone: all applied, in shared UPDATE messages") {
     auto p = bind_provider();
     constexpr int kN = 300;
-    std::vector<Res> rs;
-    for (int i = 0; i < kN; ++i)
-      rs.push_back(record(uniq("bulk") + "-" + std::to_string(i), "target.local", "A",
-                          {"10.9." + std::to_string(i / 256) + "." + std::to_string(i % 256)},
-                          120));
+    std::vector<Res> rs = address_records("bulk", kN, 9, 120);
     std::atomic<int> next{0}, failed{0};
     std::vector<std::thread> threads;
     auto t0 = std::chrono::steady_clock::now();
@@ -402,11 +409,7 @@ TEST_SUITE("bind") {
     auto p = bind_provider();
     REQUIRE(p->max_batch() >= 2000);
     constexpr int kN = 2000;
-    std::vector<Res> rs;
-    for (int i = 0; i < kN; ++i)
-      rs.push_back(record(uniq("batch") + "-" + std::to_string(i), "target.local", "A",
-                          {"10.8." + std::to_string(i / 256) + "." + std::to_string(i % 256)},
-                          300));
+    std::vector<Res> rs = address_records("batch", kN, 8, 300);
     // Someone else creates two of them, differently, after our plan.
     nsupdate("update add " + rs[7].attrs.at("name").as_string() + " 300 IN A 192.0.2.7\n" +
              "update add " + rs[1500].attrs.at("name").as_string() + " 300 IN A 192.0.2.8");
