@@ -110,14 +110,66 @@ class SigpipeBlock {
   bool was_pending_ = false, blocked_ = false;
 };
 
-Status send_wire(int fd, const ClientOptions& opt, ldns_pkt* msg) {
+// Name compression for rendering a message (ldns_pkt2buffer_wire_compress). ldns keeps the names
+// already written in a red-black tree ordered by ldns_dname_compare, the canonical DNS order (label
+// by label from the right, each byte lower-cased), and that comparison dominates the rendering of
+// an UPDATE with thousands of names. Any total order with the same equality (equal length, equal
+// bytes ignoring ASCII case: label lengths are below 64 and never letters) finds the same earlier
+// names, so the bytes are exactly those ldns_pkt_tsig_sign() rendered and signed; this order
+// compares the length, then the bytes.
+int same_name_order(const void* a, const void* b) {
+  const auto* x = static_cast<const ldns_rdf*>(a);
+  const auto* y = static_cast<const ldns_rdf*>(b);
+  size_t nx = ldns_rdf_size(x), ny = ldns_rdf_size(y);
+  if (nx != ny) return nx < ny ? -1 : 1;
+  const uint8_t* p = ldns_rdf_data(x);
+  const uint8_t* q = ldns_rdf_data(y);
+  auto lower = [](uint8_t b) { return b >= 'A' && b <= 'Z' ? static_cast<uint8_t>(b + 32) : b; };
+  for (size_t i = 0; i < nx; ++i) {
+    uint8_t c = lower(p[i]), d = lower(q[i]);
+    if (c != d) return c < d ? -1 : 1;
+  }
+  return 0;
+}
+
+struct CompressionTree {
+  ldns_rbtree_t* tree = ldns_rbtree_create(same_name_order);
+  CompressionTree() = default;
+  CompressionTree(const CompressionTree&) = delete;
+  CompressionTree& operator=(const CompressionTree&) = delete;
+  ~CompressionTree() {
+    if (!tree) return;
+    ldns_traverse_postorder(
+        tree,
+        [](ldns_rbnode_t* node, void*) {
+          ldns_rdf_deep_free(static_cast<ldns_rdf*>(const_cast<void*>(node->key)));
+          std::free(node);
+        },
+        nullptr);
+    ldns_rbtree_free(tree);
+  }
+};
+
+}  // namespace
+
+Result<BufferPtr> render(const ldns_pkt* msg) {
   BufferPtr buf(ldns_buffer_new(LDNS_MAX_PACKETLEN));
-  if (!buf) return Error::Internal("out of memory");
-  ldns_status st = ldns_pkt2buffer_wire(buf.get(), msg);
+  CompressionTree names;
+  if (!buf || !names.tree) return Error::Internal("out of memory");
+  ldns_status st = ldns_pkt2buffer_wire_compress(buf.get(), msg, names.tree);
   if (st != LDNS_STATUS_OK)
     return Error::Internal(std::string("cannot encode the DNS message: ") +
                            ldns_get_errorstr_by_id(st));
   if (ldns_buffer_position(buf.get()) > 65535) return Error::Invalid(kMessageTooLarge);
+  return buf;
+}
+
+namespace {
+
+Status send_wire(int fd, const ClientOptions& opt, ldns_pkt* msg) {
+  auto rendered = render(msg);
+  if (!rendered.ok()) return rendered.error();
+  BufferPtr buf = std::move(*rendered);
   ssize_t sent;
   int err;
   {

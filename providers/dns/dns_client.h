@@ -42,6 +42,11 @@ PktPtr make_query(const std::string& name, ldns_rr_type type);
 // An UPDATE for `zone` with empty prerequisite and update sections.
 PktPtr make_update(const std::string& zone);
 
+// `msg` in wire form, names compressed: byte for byte what ldns_pkt2wire() gives (which is what
+// ldns_pkt_tsig_sign() signs), rendered with a cheaper order of the names written so far.
+// kMessageTooLarge beyond 64 KiB.
+Result<BufferPtr> render(const ldns_pkt* msg);
+
 // Signs `msg` (when a key is configured), sends it, and returns the verified answer.
 Result<Reply> exchange(const ClientOptions& opt, ldns_pkt* msg);
 // The error exchange() gives for a message too large for DNS over TCP (nothing was sent).

@@ -7,15 +7,19 @@
 // values, read back as desired values, canonicalise to themselves (so a zone whose records the
 // manifest copies verbatim never shows a difference), and the desired-spelling mapping of those
 // values is empty; a value spelled_canonically (the input itself, read as a value of each managed
-// type, too) does canonicalise to itself. The same bytes are also fed to the BIND key file parser
+// type, too) does canonicalise to itself. The message rendered by render() (the compression order
+// messages are sent with) is byte for byte ldns_pkt2wire's. The same bytes are also fed to the BIND key file parser
 // (no crash; every error has a message; every key it accepts is complete). That its errors never
 // echo a secret is a unit test (dns_values_test.cpp).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "providers/dns/dns_client.h"
 #include "providers/dns/dns_values.h"
 
 namespace {
@@ -66,6 +70,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (size_t i = 0; list && i < ldns_rr_list_rr_count(list); ++i)
         CheckAgainstReference(ldns_rr_list_rr(list, i));
     if (const ldns_rr* tsig = ldns_pkt_tsig(pkt.get())) CheckAgainstReference(tsig);
+    // Messages we send are rendered with a cheaper order of the compression tree: the bytes
+    // must be exactly ldns's (what ldns_pkt_tsig_sign signed).
+    uint8_t* ref = nullptr;
+    size_t ref_size = 0;
+    if (ldns_pkt2wire(&ref, pkt.get(), &ref_size) == LDNS_STATUS_OK && ref) {
+      std::unique_ptr<uint8_t, void (*)(void*)> owned(ref, std::free);
+      auto fast = render(pkt.get());
+      if (ref_size > 65535) {
+        if (fast.ok()) Fail("a message over 64 KiB was rendered");
+      } else if (!fast.ok()) {
+        Fail("render failed", fast.error().message);
+      } else if (ldns_buffer_position(fast->get()) != ref_size ||
+                 std::memcmp(ldns_buffer_begin(fast->get()), ref, ref_size) != 0) {
+        Fail("rendered message differs from ldns_pkt2wire");
+      }
+    }
     // The index of a transfer holds what add_record builds.
     ZoneIndex index;
     ZoneRRsets sets;

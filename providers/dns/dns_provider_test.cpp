@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "providers/dns/dns_client.h"
 #include "providers/dns/dns_test_util.h"
 
 using namespace converge;
@@ -152,6 +153,67 @@ TEST_SUITE("settings") {
     CHECK_FALSE((*p)->can_create("dns_zone"));
     CHECK((*p)->can_create("dns_record"));
     CHECK((*p)->max_parallel() > 1);
+  }
+}
+
+TEST_SUITE("rendering") {
+  // Messages are sent as render() gives them, after ldns_pkt_tsig_sign() signed what
+  // ldns_pkt2wire() gives: one byte off and the server answers BADSIG.
+  TEST_CASE("render() is byte for byte ldns_pkt2wire, compressed names in any case") {
+    PktPtr u = make_update("Fake.Test");
+    REQUIRE(u);
+    const char* forms[] = {"host{}.fake.test. 0 NONE A", "HOST{}.Fake.TEST. 0 NONE CNAME",
+                           "host{}.fake.test. 300 IN A 192.0.2.1",
+                           "mx{}.FAKE.test. 300 IN MX 10 Host{}.fake.test.",
+                           "_sip._tcp.h{}.fake.test. 60 IN SRV 0 5 5060 host{}.FAKE.TEST.",
+                           "c{}.fake.test. 60 IN CNAME other.example."};
+    size_t added = 0;
+    for (int i = 0; i < 400; ++i)
+      for (const char* f : forms) {
+        std::string line = f;
+        for (size_t at; (at = line.find("{}")) != std::string::npos;)
+          line.replace(at, 2, std::to_string(i % 250));  // names repeat, also after 16 KiB
+        ldns_rr* rr = nullptr;
+        if (line.find(" NONE ") != std::string::npos) {  // a prerequisite: no rdata
+          rr = ldns_rr_new();
+          ldns_rr_set_owner(rr, ldns_dname_new_frm_str(line.substr(0, line.find(' ')).c_str()));
+          ldns_rr_set_type(rr, ldns_get_rr_type_by_name(line.substr(line.rfind(' ') + 1).c_str()));
+          ldns_rr_set_class(rr, LDNS_RR_CLASS_NONE);
+        } else {
+          REQUIRE(ldns_rr_new_frm_str(&rr, line.c_str(), 0, nullptr, nullptr) == LDNS_STATUS_OK);
+        }
+        ldns_pkt_push_rr(u.get(), (added++ % 3) ? LDNS_SECTION_AUTHORITY : LDNS_SECTION_ANSWER,
+                         rr);
+      }
+    REQUIRE(ldns_pkt_tsig_sign(u.get(), test_key().name.c_str(), test_key().secret.c_str(), 300,
+                               test_key().algorithm.c_str(), nullptr) == LDNS_STATUS_OK);
+    uint8_t* ref = nullptr;
+    size_t ref_size = 0;
+    REQUIRE(ldns_pkt2wire(&ref, u.get(), &ref_size) == LDNS_STATUS_OK);
+    std::string expected(reinterpret_cast<char*>(ref), ref_size);
+    std::free(ref);
+    CHECK(ref_size > 16384);  // past the offsets compression pointers reach
+    CHECK(ref_size < 65535);
+    auto got = render(u.get());
+    REQUIRE_MESSAGE(got.ok(), (got.ok() ? std::string() : got.error().str()));
+    std::string actual(reinterpret_cast<char*>(ldns_buffer_begin(got->get())),
+                       ldns_buffer_position(got->get()));
+    CHECK(actual.size() == expected.size());
+    CHECK(actual == expected);
+  }
+
+  TEST_CASE("render() refuses a message over 64 KiB") {
+    PktPtr u = make_update("fake.test");
+    for (int i = 0; i < 3000; ++i) {
+      ldns_rr* rr = nullptr;
+      std::string line = "t" + std::to_string(i) + ".fake.test. 60 IN TXT \"" +
+                         std::string(40, 'x') + "\"";
+      REQUIRE(ldns_rr_new_frm_str(&rr, line.c_str(), 0, nullptr, nullptr) == LDNS_STATUS_OK);
+      ldns_pkt_push_rr(u.get(), LDNS_SECTION_AUTHORITY, rr);
+    }
+    auto got = render(u.get());
+    REQUIRE_FALSE(got.ok());
+    CHECK(got.error().message == kMessageTooLarge);
   }
 }
 
