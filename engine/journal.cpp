@@ -123,7 +123,7 @@ void Journal::checkpoint_in_background() {
 }
 
 Journal::~Journal() {
-  if (plan_writer_.joinable()) plan_writer_.join();
+  if (plan_json_.valid()) (void)store_plan(true);
   if (checkpointer_.joinable()) checkpointer_.join();
   for (auto& [sql, st] : cache_) sqlite3_finalize(st);
   if (db_) sqlite3_close(db_);
@@ -260,31 +260,11 @@ Result<int64_t> Journal::begin_run(const std::string& kind, const Plan& plan, in
   if (sqlite3_step(s) != SQLITE_DONE) return err("insert run");
   auto run = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
   // The plan without its no-ops (a 100,000-resource plan is mostly no-ops), on one line, written
-  // by a thread with a connection of its own while the first changes are applied: end_run()
-  // waits for it. (A run killed in that window has intents and outcomes but no plan to undo.)
-  if (plan_writer_.joinable()) plan_writer_.join();
-  plan_writer_ = std::thread([path = path_, run, &plan] {
-    std::string json = plan.to_json(-1, true);
-    sqlite3* db = nullptr;
-    bool ok = false;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) ==
-        SQLITE_OK) {
-      sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-      sqlite3_busy_timeout(db, 30000);
-      sqlite3_stmt* st = nullptr;
-      if (sqlite3_prepare_v2(db, "INSERT INTO plans(run, plan) VALUES(?1, ?2)", -1, &st, nullptr) ==
-          SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, run);
-        bind_text(st, 2, json);
-        ok = sqlite3_step(st) == SQLITE_DONE;
-      }
-      sqlite3_finalize(st);
-    }
-    if (!ok)
-      spdlog::error("journal {}: cannot record the plan of run {}: {}", path, run,
-                    db ? sqlite3_errmsg(db) : "cannot open");
-    sqlite3_close(db);
-  });
+  // out while the first changes are applied and stored with the next batch's commit or by
+  // end_run(). (A run killed before that has intents and outcomes but no plan to undo.)
+  if (plan_json_.valid()) CONVERGE_TRY(store_plan(true));
+  plan_run_ = run;
+  plan_json_ = std::async(std::launch::async, [&plan] { return plan.to_json(-1, true); });
   return run;
 }
 
@@ -341,8 +321,22 @@ Status Journal::outcome(int64_t run, const PlannedResource& r, const ResourceOut
   return {};
 }
 
+Status Journal::store_plan(bool wait) {
+  if (!plan_json_.valid()) return {};
+  if (!wait && plan_json_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return {};
+  std::string json = plan_json_.get();
+  sqlite3_stmt* s = cached("INSERT INTO plans(run, plan) VALUES(?1, ?2)");
+  if (!s) return err("insert");
+  sqlite3_bind_int64(s, 1, plan_run_);
+  bind_text(s, 2, json);
+  if (sqlite3_step(s) != SQLITE_DONE) return err("insert plan");
+  sqlite3_reset(s);  // lets go of the bound text before `json` goes
+  sqlite3_clear_bindings(s);
+  return {};
+}
+
 Status Journal::end_run(int64_t run, const std::string& status, const std::string& summary) {
-  if (plan_writer_.joinable()) plan_writer_.join();
+  CONVERGE_TRY(store_plan(true));
   Stmt s(db_, "UPDATE runs SET status=?2, finished=?3, summary=?4 WHERE id=?1");
   if (!s.ok()) return err("update");
   s.bind(1, run).bind(2, status).bind(3, now_iso()).bind(4, summary);
@@ -351,7 +345,11 @@ Status Journal::end_run(int64_t run, const std::string& status, const std::strin
 }
 
 Status Journal::begin_batch() { return exec("BEGIN IMMEDIATE"); }
-Status Journal::commit_batch() { return exec("COMMIT"); }
+Status Journal::commit_batch() {
+  Status plan = store_plan(false);
+  Status commit = exec("COMMIT");
+  return plan.ok() ? commit : plan;
+}
 
 Result<std::vector<ChangeRecord>> Journal::changes(int64_t run) {
   Stmt s(db_,

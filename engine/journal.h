@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -56,8 +57,9 @@ class Journal {
 
   // Runs left "running" by a process that is gone become "interrupted"; returns them.
   Result<std::vector<RunRecord>> recover_interrupted();
-  // Starts a run; stores the plan's changes (not its no-ops) so the run can be shown and undone
-  // (on a thread of its own: `plan` must stay alive and unchanged until end_run()).
+  // Starts a run; stores the plan's changes (not its no-ops) so the run can be shown and undone.
+  // The plan is written out on a thread of its own (`plan` must stay alive and unchanged until
+  // end_run()) and stored with the first batch committed after that, or by end_run().
   Result<int64_t> begin_run(const std::string& kind, const Plan& plan, int64_t undoes = 0);
   Status intent(int64_t run, const PlannedResource& r);
   Status outcome(int64_t run, const PlannedResource& r, const ResourceOutcome& o);
@@ -93,7 +95,12 @@ class Journal {
   sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> cache_;  // by the address of the statement's text
   std::thread checkpointer_;
-  std::thread plan_writer_;  // begin_run()'s plan, joined by end_run()
+  // begin_run()'s plan as JSON, being written out; stored in the plans table by the connection
+  // itself (a second connection would wait for this one's write lock with SQLite's sleeping
+  // busy handler while the changes are journaled).
+  std::future<std::string> plan_json_;
+  int64_t plan_run_ = 0;
+  Status store_plan(bool wait);
   std::string path_;
   std::map<std::string, int64_t> seq_;  // "run|resource" -> change seq
 };

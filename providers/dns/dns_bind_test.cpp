@@ -410,9 +410,16 @@ TEST_SUITE("bind") {
     REQUIRE(p->max_batch() >= 2000);
     constexpr int kN = 2000;
     std::vector<Res> rs = address_records("batch", kN, 8, 300);
-    // Someone else creates two of them, differently, after our plan.
+    std::vector<const Res*> all;
+    for (const auto& r : rs) all.push_back(&r);
+    auto planned = observe(*p, all);  // nothing at any of the owners: compact guards
+    for (const auto& o : planned.results) REQUIRE_FALSE(o.exists);
+    // Someone else creates two of them, differently, after our plan, and adds a TXT record at a
+    // third owner (which does not stop our A record there).
+    const std::string txt_owner = rs[100].attrs.at("name").as_string();
     nsupdate("update add " + rs[7].attrs.at("name").as_string() + " 300 IN A 192.0.2.7\n" +
-             "update add " + rs[1500].attrs.at("name").as_string() + " 300 IN A 192.0.2.8");
+             "update add " + rs[1500].attrs.at("name").as_string() + " 300 IN A 192.0.2.8\n" +
+             "update add " + txt_owner + " 300 IN TXT \"theirs\"");
     std::vector<ApplyRequest> reqs(kN);
     for (int i = 0; i < kN; ++i) {
       reqs[i].resource = rs[i].view();
@@ -431,8 +438,7 @@ TEST_SUITE("bind") {
       }
     }
     CHECK(applied == kN - 2);
-    std::vector<const Res*> all;
-    for (const auto& r : rs) all.push_back(&r);
+    CHECK(dig(txt_owner, "TXT") == "\"theirs\"\n");
     auto resp = observe(*p, all);
     int ok = 0;
     for (int i = 0; i < kN; ++i) ok += converged(rs[i], resp.results[i]);
@@ -446,5 +452,6 @@ TEST_SUITE("bind") {
     int deleted = 0;
     for (const auto& o : out) deleted += o.status.ok();
     CHECK(deleted == kN);
+    nsupdate("update delete " + txt_owner + " TXT");
   }
 }

@@ -8,9 +8,9 @@
 // manifest copies verbatim never shows a difference), and the desired-spelling mapping of those
 // values is empty; a value spelled_canonically (the input itself, read as a value of each managed
 // type, too) does canonicalise to itself. The message rendered by render() (the compression order
-// messages are sent with) is byte for byte ldns_pkt2wire's. The same bytes are also fed to the BIND key file parser
-// (no crash; every error has a message; every key it accepts is complete). That its errors never
-// echo a secret is a unit test (dns_values_test.cpp).
+// messages are sent with) is byte for byte ldns_pkt2wire's. The same bytes are also fed to the BIND
+// key file parser (no crash; every error has a message; every key it accepts is complete). That its
+// errors never echo a secret is a unit test (dns_values_test.cpp).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <unordered_set>
 
 #include "providers/dns/dns_client.h"
 #include "providers/dns/dns_values.h"
@@ -199,7 +200,10 @@ struct Change {
   uint32_t ttl = 0;
   std::vector<std::string> want;    // canonical values (create/update)
   std::vector<std::string> before;  // canonical values as planned
+  ldns_rr_type rr_type = LDNS_RR_TYPE_A;
   std::vector<RrPtr> prereq, update;
+  // A create guarded by "name not in use" alone (see create_guard).
+  bool compact_guard = false;
   std::vector<std::string> targets;  // MX/SRV targets, for explaining a REFUSED
   size_t bytes = 0;
   Status result;
@@ -604,6 +608,12 @@ class DnsProvider : public Provider {
     }
     spdlog::debug("dns: observed {} record(s) in {} zone(s) in {:.1f} ms", req.resources.size(),
                   zones.size(), ms_since(t0));
+    {
+      std::lock_guard<std::mutex> lk(seen_mu_);
+      for (auto& [name, st] : zones)
+        if (st.ok() && st->mode == ZoneState::kTransferred)
+          seen_[name] = Seen{std::make_shared<const ZoneIndex>(std::move(st->sets)), {}};
+    }
     return resp;
   }
 
@@ -619,6 +629,42 @@ class DnsProvider : public Provider {
     ldns_rr_set_class(rr.get(), cls);
     ldns_rr_set_ttl(rr.get(), 0);
     return rr;
+  }
+
+  // The prerequisites of creating an RRset of type `t` at `owner`: it must not exist yet, and a
+  // CNAME cannot share its name with other data (the server would silently ignore the
+  // addition). `compact`: one prerequisite, "name not in use" (RFC 2136 2.4.5), which implies
+  // both; it is used where the last transfer showed nothing at the owner, and halves what the
+  // server checks and what a large UPDATE carries. Where it fails although the precise
+  // prerequisites would hold (someone added another type there), the change is sent again
+  // with those (send_batch), so the outcome is the same.
+  static std::vector<RrPtr> create_guard(const ldns_rdf* owner, ldns_rr_type t, bool compact) {
+    std::vector<RrPtr> out;
+    if (t == LDNS_RR_TYPE_CNAME || compact) {
+      out.push_back(empty_rr(owner, LDNS_RR_TYPE_ANY, LDNS_RR_CLASS_NONE));
+    } else {
+      out.push_back(empty_rr(owner, t, LDNS_RR_CLASS_NONE));
+      out.push_back(empty_rr(owner, LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_NONE));
+    }
+    return out;
+  }
+
+  // True when the last transfer of `zone` showed no record at `owner` and no change for `owner`
+  // was built before in this process (so a create there may use the compact guard).
+  bool first_at_empty_owner(const std::string& zone, const std::string& owner) {
+    std::lock_guard<std::mutex> lk(seen_mu_);
+    bool first = touched_.insert(owner).second;
+    auto it = seen_.find(zone);
+    if (!first || it == seen_.end()) return false;
+    Seen& z = it->second;
+    if (!z.types) z.types = z.index->types();
+    std::string key;
+    for (const auto& type : *z.types) {
+      key.assign(owner) += '|';
+      key += type;
+      if (z.index->find(key)) return false;
+    }
+    return true;
   }
 
   static RrPtr with_class(const ldns_rr* rr, ldns_rr_class cls, uint32_t ttl) {
@@ -647,6 +693,7 @@ class DnsProvider : public Provider {
     if (!in_zone(c->owner, c->zone))
       return Error::Invalid("name " + c->owner + " is not in zone " + c->zone);
     ldns_rr_type t = ldns_get_rr_type_by_name(c->type.c_str());
+    c->rr_type = t;
     auto fail = [](const RrPtr& p) { return !p; };
     ldns_rdf* owner_raw = nullptr;  // read once, cloned into each prerequisite
     if (ldns_str2rdf_dname(&owner_raw, c->owner.c_str()) != LDNS_STATUS_OK)
@@ -685,13 +732,8 @@ class DnsProvider : public Provider {
 
     switch (req.action) {
       case Action::kCreate:
-        // The RRset must not exist yet, and a CNAME cannot share its name with other data (the
-        // server would silently ignore the addition).
-        c->prereq.push_back(empty_rr(owner.get(), t, LDNS_RR_CLASS_NONE));
-        if (c->type == "CNAME")
-          c->prereq.push_back(empty_rr(owner.get(), LDNS_RR_TYPE_ANY, LDNS_RR_CLASS_NONE));
-        else
-          c->prereq.push_back(empty_rr(owner.get(), LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_NONE));
+        c->compact_guard = first_at_empty_owner(c->zone, c->owner);
+        c->prereq = create_guard(owner.get(), t, c->compact_guard);
         for (auto& rr : want) c->update.push_back(std::move(rr));
         break;
       case Action::kUpdate: {
@@ -827,6 +869,17 @@ class DnsProvider : public Provider {
       send_batch(std::vector<Change*>(mid, batch.end()));
       return;
     }
+    if (batch.size() == 1 && batch.front()->compact_guard && r.ok() &&
+        r->rcode == LDNS_RCODE_YXDOMAIN) {
+      // "Name not in use" failed: the owner has records now. Whether they stop this create is
+      // for the precise prerequisites to say.
+      Change& c = *batch.front();
+      c.compact_guard = false;
+      RdfPtr owner(ldns_rdf_clone(ldns_rr_owner(c.prereq.front().get())));
+      c.prereq = create_guard(owner.get(), c.rr_type, false);
+      send_batch(batch);
+      return;
+    }
     for (Change* c : batch) c->result = judge(*c, r);
   }
 
@@ -927,6 +980,14 @@ class DnsProvider : public Provider {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, ZoneQueue> queues_;
+  // The last transfer of each zone, and the owners changes were built for (first_at_empty_owner).
+  struct Seen {
+    std::shared_ptr<const ZoneIndex> index;
+    std::optional<std::vector<std::string>> types;  // index->types(), once asked
+  };
+  std::mutex seen_mu_;
+  std::map<std::string, Seen> seen_;
+  std::unordered_set<std::string> touched_;
   // Zone transfers prefetch() started, by zone (only touched by the observing thread).
   std::map<std::string, std::future<Result<ZoneState>>> prefetched_;
 };

@@ -162,7 +162,8 @@ TEST_SUITE("rendering") {
   TEST_CASE("render() is byte for byte ldns_pkt2wire, compressed names in any case") {
     PktPtr u = make_update("Fake.Test");
     REQUIRE(u);
-    const char* forms[] = {"host{}.fake.test. 0 NONE A", "HOST{}.Fake.TEST. 0 NONE CNAME",
+    const char* forms[] = {"host{}.fake.test. 0 NONE A",
+                           "HOST{}.Fake.TEST. 0 NONE CNAME",
                            "host{}.fake.test. 300 IN A 192.0.2.1",
                            "mx{}.FAKE.test. 300 IN MX 10 Host{}.fake.test.",
                            "_sip._tcp.h{}.fake.test. 60 IN SRV 0 5 5060 host{}.FAKE.TEST.",
@@ -182,8 +183,7 @@ TEST_SUITE("rendering") {
         } else {
           REQUIRE(ldns_rr_new_frm_str(&rr, line.c_str(), 0, nullptr, nullptr) == LDNS_STATUS_OK);
         }
-        ldns_pkt_push_rr(u.get(), (added++ % 3) ? LDNS_SECTION_AUTHORITY : LDNS_SECTION_ANSWER,
-                         rr);
+        ldns_pkt_push_rr(u.get(), (added++ % 3) ? LDNS_SECTION_AUTHORITY : LDNS_SECTION_ANSWER, rr);
       }
     REQUIRE(ldns_pkt_tsig_sign(u.get(), test_key().name.c_str(), test_key().secret.c_str(), 300,
                                test_key().algorithm.c_str(), nullptr) == LDNS_STATUS_OK);
@@ -206,8 +206,8 @@ TEST_SUITE("rendering") {
     PktPtr u = make_update("fake.test");
     for (int i = 0; i < 3000; ++i) {
       ldns_rr* rr = nullptr;
-      std::string line = "t" + std::to_string(i) + ".fake.test. 60 IN TXT \"" +
-                         std::string(40, 'x') + "\"";
+      std::string line =
+          "t" + std::to_string(i) + ".fake.test. 60 IN TXT \"" + std::string(40, 'x') + "\"";
       REQUIRE(ldns_rr_new_frm_str(&rr, line.c_str(), 0, nullptr, nullptr) == LDNS_STATUS_OK);
       ldns_pkt_push_rr(u.get(), LDNS_SECTION_AUTHORITY, rr);
     }
@@ -442,8 +442,8 @@ TEST_SUITE("scripted") {
     Res cname = record("alias", "fake.test", "CNAME", {"www"}, 60);
     REQUIRE(apply(*p, cname, Action::kCreate).ok());
     std::tie(pre, upd) = sections(3);
-    CHECK(pre == std::vector<std::string>{"alias.fake.test. 0 NONE CNAME \\# 0",
-                                          "alias.fake.test. 0 NONE ANY \\# 0"});
+    // "Name not in use" alone: it implies that no CNAME is there either.
+    CHECK(pre == std::vector<std::string>{"alias.fake.test. 0 NONE ANY \\# 0"});
     CHECK(upd == std::vector<std::string>{"alias.fake.test. 60 IN CNAME www.fake.test."});
 
     Res ns = record("@", "fake.test", "NS", {"ns1.fake.test.", "ns2.fake.test."}, 300);
@@ -460,6 +460,70 @@ TEST_SUITE("scripted") {
     auto st = apply(*p, z, Action::kCreate);
     REQUIRE_FALSE(st.ok());
     CHECK(st.error().message == "zone fake.test. cannot be created or changed over RFC 2136");
+  }
+
+  TEST_CASE(
+      "after a transfer, a create at an owner with nothing is guarded by 'name not in use'; "
+      "where that fails, the precise prerequisites decide") {
+    std::atomic<bool> taken{false};  // someone else added a record at new2 meanwhile
+    FakeServer s(
+        [&](const ldns_pkt* q) {
+          if (qtype(q) == LDNS_RR_TYPE_AXFR) return transfer(q, 1);
+          std::vector<PktPtr> out;
+          int rcode = LDNS_RCODE_NOERROR;
+          const ldns_rr_list* pre = ldns_pkt_answer(q);
+          for (size_t k = 0; pre && k < ldns_rr_list_rr_count(pre); ++k) {
+            const ldns_rr* rr = ldns_rr_list_rr(pre, k);
+            char* o = ldns_rdf2str(ldns_rr_owner(rr));
+            bool at_new2 = std::string(o) == "new2.fake.test.";
+            std::free(o);
+            if (taken && at_new2 && ldns_rr_get_type(rr) == LDNS_RR_TYPE_ANY)
+              rcode = LDNS_RCODE_YXDOMAIN;
+          }
+          out.push_back(reply_to(q, rcode));
+          return out;
+        },
+        test_key());
+    auto p = provider_for(s);
+    auto prerequisites = [&](size_t i) {
+      auto reqs = s.requests();
+      REQUIRE(i < reqs.size());
+      std::vector<std::string> out;
+      const ldns_rr_list* pre = ldns_pkt_answer(reqs[i].get());
+      for (size_t k = 0; pre && k < ldns_rr_list_rr_count(pre); ++k) {
+        char* t = ldns_rr2str(ldns_rr_list_rr(pre, k));
+        std::string line = t;
+        std::free(t);
+        line.erase(line.find_last_not_of("\n") + 1);
+        for (auto& c : line)
+          if (c == '\t') c = ' ';
+        out.push_back(line);
+      }
+      return out;
+    };
+    Res fresh = record("new", "fake.test", "A", {"192.0.2.7"});
+    Res www6 = record("www", "fake.test", "AAAA", {"2001:db8::1"});  // www has an A record
+    Res fresh_mx = record("new", "fake.test", "MX", {"10 www"});     // new gets its A first
+    Res fresh2 = record("new2", "fake.test", "A", {"192.0.2.8"});
+    auto resp = observe(*p, {&fresh, &www6, &fresh_mx, &fresh2});
+    REQUIRE(s.requests().size() == 1);  // the transfer
+
+    REQUIRE(apply(*p, fresh, Action::kCreate).ok());
+    CHECK(prerequisites(1) == std::vector<std::string>{"new.fake.test. 0 NONE ANY \\# 0"});
+    REQUIRE(apply(*p, www6, Action::kCreate).ok());
+    CHECK(prerequisites(2) == std::vector<std::string>{"www.fake.test. 0 NONE AAAA \\# 0",
+                                                       "www.fake.test. 0 NONE CNAME \\# 0"});
+    REQUIRE(apply(*p, fresh_mx, Action::kCreate).ok());
+    CHECK(prerequisites(3) == std::vector<std::string>{"new.fake.test. 0 NONE MX \\# 0",
+                                                       "new.fake.test. 0 NONE CNAME \\# 0"});
+    // new2 had nothing when observed, but has a record now: "name not in use" fails, the precise
+    // prerequisites hold, and the create is applied.
+    taken = true;
+    REQUIRE(apply(*p, fresh2, Action::kCreate).ok());
+    REQUIRE(s.requests().size() == 6);
+    CHECK(prerequisites(4) == std::vector<std::string>{"new2.fake.test. 0 NONE ANY \\# 0"});
+    CHECK(prerequisites(5) == std::vector<std::string>{"new2.fake.test. 0 NONE A \\# 0",
+                                                       "new2.fake.test. 0 NONE CNAME \\# 0"});
   }
 
   TEST_CASE(

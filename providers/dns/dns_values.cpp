@@ -771,6 +771,15 @@ void ZoneIndex::add(const ldns_rr* rr) {
   ++set->count;
 }
 
+std::vector<std::string> ZoneIndex::types() const {
+  std::vector<std::string> out;
+  for (const Set& s : sets_) {
+    std::string_view t = type(s);
+    if (std::find(out.begin(), out.end(), t) == out.end()) out.emplace_back(t);
+  }
+  return out;
+}
+
 bool ZoneIndex::has_value(const Set& s, std::string_view v) const {
   for (size_t i = s.first; i != kNone; i = values_[i].next)
     if (text(values_[i].offset, values_[i].size) == v) return true;

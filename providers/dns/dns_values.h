@@ -150,6 +150,8 @@ class ZoneIndex {
       f(text(values_[i].offset, values_[i].size));
   }
   bool has_value(const Set& s, std::string_view v) const;
+  // The distinct record types of all RRsets, in order of first appearance.
+  std::vector<std::string> types() const;
   // One RRset, or all of them, as add_record builds them.
   RRset rrset(const Set& s) const;
   ZoneRRsets rrsets() const;
