@@ -1,5 +1,7 @@
 #include "engine/render.h"
 
+#include <string_view>
+
 namespace converge {
 namespace {
 const char* kReset = "\033[0m";
@@ -42,44 +44,54 @@ std::string render_summary_line(const PlanSummary& s) {
 }
 
 std::string render_plan(const Plan& plan, const RenderOptions& opt) {
+  // Appended in place: a plan of many thousands of creates is printed before they are applied.
   std::string out;
-  auto paint = [&](Action a, const std::string& s) {
-    return opt.color && *color_of(a) ? std::string(color_of(a)) + s + kReset : s;
+  auto paint = [&](Action a, std::string_view s) {
+    const char* c = opt.color ? color_of(a) : "";
+    out += c;
+    out += s;
+    if (*c) out += kReset;
   };
-  for (const auto& n : plan.notes) out += "note: " + n + "\n";
+  for (const auto& n : plan.notes) out.append("note: ").append(n).append("\n");
   bool any = false;
+  std::string text;
   for (const auto& r : plan.resources) {
     if (r.action == Action::kNoop && !opt.show_noop && !r.deferred) continue;
     if (!any) out += "\nconverge will perform these actions:\n";
     any = true;
-    out += "\n  " +
-           paint(r.action, (r.deferred ? std::string("?") : action_symbol(r.action)) + " " + r.id);
-    if (r.action == Action::kBlocked) out += paint(r.action, "  (blocked)");
+    out += "\n  ";
+    text.assign(r.deferred ? std::string("?") : action_symbol(r.action)).append(" ").append(r.id);
+    paint(r.action, text);
+    if (r.action == Action::kBlocked) paint(r.action, "  (blocked)");
     if (r.restart_required) out += "  (restart required)";
-    if (!r.cause.empty()) out += "  (" + r.cause + ")";
+    if (!r.cause.empty()) out.append("  (").append(r.cause).append(")");
     out += "\n";
     if (!r.reason.empty() &&
         (r.action == Action::kBlocked || r.action == Action::kDelete || r.deferred))
-      out += "      # " + r.reason + "\n";
+      out.append("      # ").append(r.reason).append("\n");
     if (r.action == Action::kBlocked && r.blocked_by.size() > 1) {
       out += "      # blocked by:";
-      for (const auto& b : r.blocked_by) out += " " + b;
+      for (const auto& b : r.blocked_by) out.append(" ").append(b);
       out += "\n";
     }
     size_t width = 0;
     for (const auto& c : r.changes) width = std::max(width, c.attr.size());
     for (const auto& c : r.changes) {
-      std::string pad(width - c.attr.size(), ' ');
-      std::string after = c.sensitive ? "(sensitive)" : c.after.repr();
-      if (r.action == Action::kCreate || (r.action == Action::kBlocked && c.before.is_null()))
-        out += "      " + paint(Action::kCreate, "+") + " " + c.attr + pad + " = " + after + "\n";
+      bool added =
+          r.action == Action::kCreate || (r.action == Action::kBlocked && c.before.is_null());
+      out += "      ";
+      paint(added ? Action::kCreate : Action::kUpdate, added ? "+" : "~");
+      out.append(" ").append(c.attr).append(width - c.attr.size(), ' ').append(" = ");
+      if (!added) out.append(c.before.repr()).append(" -> ");
+      if (c.sensitive)
+        out += "(sensitive)";
       else
-        out += "      " + paint(Action::kUpdate, "~") + " " + c.attr + pad + " = " +
-               c.before.repr() + " -> " + after + "\n";
+        out += c.after.repr();
+      out += "\n";
     }
   }
   if (!any) out += "\nNo changes. The environment matches the manifest.\n";
-  out += "\n" + render_summary_line(plan.summary()) + "\n";
+  out.append("\n").append(render_summary_line(plan.summary())).append("\n");
   return out;
 }
 

@@ -267,36 +267,37 @@ class DnsProvider : public Provider {
   }
 
   // Independent changes, sent as few UPDATE messages as fit: per zone, in the order given,
-  // up to kMaxBatchBytes per message.
+  // up to kMaxBatchBytes per message. Each message is built just before it is sent, so the
+  // server works on the first while the next is built.
   std::vector<ApplyResponse> apply_batch(const std::vector<ApplyRequest>& reqs) override {
     std::vector<ApplyResponse> out(reqs.size());
     std::vector<std::unique_ptr<Change>> changes(reqs.size());
-    std::map<std::string, std::vector<Change*>> by_zone;
+    std::map<std::string, std::vector<size_t>> by_zone;  // requests, by canonical zone
     for (size_t k = 0; k < reqs.size(); ++k) {
       const auto* t = reqs[k].resource.type;
-      if (!t || t->name != "dns_record") {
+      if (!t || t->name != "dns_record")
         out[k] = apply(reqs[k]);
-        continue;
-      }
-      auto c = build_change(reqs[k]);
-      if (!c.ok()) {
-        out[k].status = c.error();
-        continue;
-      }
-      changes[k] = std::move(*c);
-      by_zone[changes[k]->zone].push_back(changes[k].get());
+      else
+        by_zone[canonical_name(reqs[k].resource.str("zone"))].push_back(k);
     }
     for (auto& [zone, list] : by_zone) {
       std::vector<Change*> batch;
       size_t bytes = 0;
-      for (Change* c : list) {
-        if (!batch.empty() && bytes + c->bytes > kMaxBatchBytes) {
+      for (size_t k : list) {
+        auto c = build_change(reqs[k]);
+        if (!c.ok()) {
+          out[k].status = c.error();
+          continue;
+        }
+        changes[k] = std::move(*c);
+        Change* ch = changes[k].get();
+        if (!batch.empty() && bytes + ch->bytes > kMaxBatchBytes) {
           send_batch(batch);
           batch.clear();
           bytes = 0;
         }
-        batch.push_back(c);
-        bytes += c->bytes;
+        batch.push_back(ch);
+        bytes += ch->bytes;
       }
       if (!batch.empty()) send_batch(batch);
     }
