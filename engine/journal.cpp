@@ -200,6 +200,11 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path) {
       // No index by resource: no query needs it, and every intent would write a random page of
       // it (journals made before kept it; it is dropped).
       "DROP INDEX IF EXISTS changes_by_resource;"
+      // A change's outcome in a row of its own, appended: updating the change's row would
+      // rewrite it, with its attributes, once more. (Journals made before hold outcomes in the
+      // change rows; the queries read both.)
+      "CREATE TABLE IF NOT EXISTS outcomes(run INTEGER NOT NULL, seq INTEGER NOT NULL, status "
+      "TEXT NOT NULL, error TEXT, finished TEXT, PRIMARY KEY(run, seq)) WITHOUT ROWID;"
       // A run's plan beside its row: updating the row (status, summary) does not rewrite it.
       "CREATE TABLE IF NOT EXISTS plans(run INTEGER PRIMARY KEY, plan TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS desired(manifest_hash TEXT PRIMARY KEY, fingerprints TEXT NOT "
@@ -246,7 +251,9 @@ Result<std::vector<RunRecord>> Journal::recover_interrupted() {
     Stmt u(db_, "UPDATE runs SET status='interrupted', finished=?2 WHERE id=?1");
     u.bind(1, r.id).bind(2, now_iso());
     if (u.step() != SQLITE_DONE) return err("update");
-    Stmt c(db_, "UPDATE changes SET status='interrupted' WHERE run=?1 AND status='intent'");
+    Stmt c(db_,
+           "UPDATE changes SET status='interrupted' WHERE run=?1 AND status='intent' AND NOT "
+           "EXISTS(SELECT 1 FROM outcomes o WHERE o.run=changes.run AND o.seq=changes.seq)");
     c.bind(1, r.id);
     if (c.step() != SQLITE_DONE) return err("update");
     r.status = "interrupted";
@@ -318,8 +325,9 @@ Status Journal::outcome(int64_t run, const PlannedResource& r, const ResourceOut
     CONVERGE_TRY(intent(run, r));
     it = seq_.find(std::to_string(run) + "|" + r.id);
   }
-  sqlite3_stmt* s =
-      cached("UPDATE changes SET status=?3, error=?4, finished=?5 WHERE run=?1 AND seq=?2");
+  sqlite3_stmt* s = cached(
+      "INSERT OR REPLACE INTO outcomes(run, seq, status, error, finished)"
+      " VALUES(?1, ?2, ?3, ?4, ?5)");
   if (!s) return err("update");
   std::string e = o.error             ? o.error->message
                   : o.because.empty() ? ""
@@ -365,8 +373,9 @@ Status Journal::commit_batch() {
 
 Result<std::vector<ChangeRecord>> Journal::changes(int64_t run) {
   Stmt s(db_,
-         "SELECT run, seq, resource, type, action, status, error, changes FROM changes WHERE "
-         "run=?1 ORDER BY seq");
+         "SELECT c.run, c.seq, c.resource, c.type, c.action, COALESCE(o.status, c.status),"
+         " COALESCE(o.error, c.error), c.changes FROM changes c LEFT JOIN outcomes o"
+         " ON o.run=c.run AND o.seq=c.seq WHERE c.run=?1 ORDER BY c.seq");
   if (!s.ok()) return err("query");
   s.bind(1, run);
   std::vector<ChangeRecord> out;
@@ -393,7 +402,9 @@ Result<Plan> Journal::plan_of(int64_t run) {
 
 Result<std::set<std::string>> Journal::changed_after(int64_t run,
                                                      const std::set<std::string>& ids) {
-  Stmt s(db_, "SELECT DISTINCT resource FROM changes WHERE run > ?1 AND status='applied'");
+  Stmt s(db_,
+         "SELECT DISTINCT c.resource FROM changes c LEFT JOIN outcomes o ON o.run=c.run AND "
+         "o.seq=c.seq WHERE c.run > ?1 AND COALESCE(o.status, c.status)='applied'");
   if (!s.ok()) return err("query");
   s.bind(1, run);
   std::set<std::string> out;

@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/api/result.h"
@@ -102,7 +103,7 @@ class Journal {
   int64_t plan_run_ = 0;
   Status store_plan(bool wait);
   std::string path_;
-  std::map<std::string, int64_t> seq_;  // "run|resource" -> change seq
+  std::unordered_map<std::string, int64_t> seq_;  // "run|resource" -> change seq
 };
 
 std::string canonical_manifest(const std::string& path);

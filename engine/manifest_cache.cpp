@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -363,7 +364,7 @@ std::optional<Manifest> decode_manifest(std::string_view bytes, std::string_view
     firsts.push_back(std::move(one->front()));
   }
   if (!in.ok()) return std::nullopt;
-  if (early) early(m, firsts);
+  if (early && early(m, firsts)) return m;
   size_t nchunks = in.count();
   if (nchunks == 0 || nchunks > 2) return std::nullopt;
   std::vector<std::pair<size_t, std::string_view>> chunks;
@@ -426,12 +427,22 @@ std::string manifest_cache_file(const std::string& dir, const std::string& path)
 
 namespace {
 
+// The whole file in one read (a stream copy through a stringstream costs as much again).
 std::optional<std::string> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return std::move(ss).str();
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return std::nullopt;
+  std::string out;
+  struct stat st {};
+  if (::fstat(::fileno(f), &st) == 0 && st.st_size > 0) out.resize(static_cast<size_t>(st.st_size));
+  size_t got = out.empty() ? 0 : std::fread(out.data(), 1, out.size(), f);
+  bool ok = got == out.size();
+  // Whatever is beyond the size stat gave (a file growing meanwhile, or one stat cannot size).
+  char buf[65536];
+  for (size_t n; ok && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  ok = ok && !std::ferror(f);
+  std::fclose(f);
+  if (!ok) return std::nullopt;
+  return out;
 }
 
 // Written to a temporary file and renamed: a reader sees the old entry or the new one.
@@ -470,7 +481,7 @@ LoadResult load_manifest_cached(const std::string& path, const std::vector<Provi
       EarlyHint checked;
       if (early)
         checked = [&](const Manifest& h, const std::vector<Resource>& f) {
-          if (h.path == path) early(h, f);
+          return h.path == path && early(h, f);
         };
       if (auto m = decode_manifest(*bytes, *text, build_identity(), checked);
           m && m->path == path) {

@@ -20,9 +20,11 @@
 namespace converge {
 
 // Called while an entry is decoded, before its resources: the manifest's header (path, dir,
-// providers, vars) and a copy of the first resource of each (provider, type) — enough for
-// providers to start fetching (Provider::prefetch) while the rest decodes.
-using EarlyHint = std::function<void(const Manifest& header, const std::vector<Resource>& firsts)>;
+// hash, providers, vars) and a copy of the first resource of each (provider, type) — enough for
+// providers to start fetching (Provider::prefetch) while the rest decodes. Returning true stops
+// there: the manifest comes back with its header only (no resources), for a caller that
+// needs nothing more (a plan known from its memo, noop_memo.h).
+using EarlyHint = std::function<bool(const Manifest& header, const std::vector<Resource>& firsts)>;
 
 // Pure encoding, for tests and fuzzing: `build` names the binary that wrote the entry.
 std::string encode_manifest(const Manifest& m, std::string_view text, std::string_view build);

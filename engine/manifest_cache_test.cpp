@@ -122,6 +122,7 @@ TEST_CASE(
         providers = h.providers.size();
         resources_then = h.resources.size();
         for (const auto& r : f) ids.push_back(r.id);
+        return false;
       });
   REQUIRE(m.has_value());
   CHECK(providers == lr.manifest.providers.size());

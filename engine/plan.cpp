@@ -47,6 +47,7 @@ Result<Action> action_from_name(const std::string& s) {
 
 PlanSummary Plan::summary() const {
   PlanSummary s;
+  s.noop = elided_noops;
   for (const auto& r : resources) {
     switch (r.action) {
       case Action::kCreate:
@@ -69,14 +70,17 @@ PlanSummary Plan::summary() const {
   return s;
 }
 
+ObserveGroups observe_groups(const std::vector<ObserveItem>& items) {
+  ObserveGroups groups;
+  for (size_t i = 0; i < items.size(); ++i)
+    groups[{items[i].provider, items[i].view.type->name}].push_back(i);
+  return groups;
+}
+
 std::vector<Observation> observe_all(const std::vector<ObserveItem>& items, ProviderMap& providers,
                                      std::vector<std::string>* notes) {
   std::vector<Observation> out(items.size());
-  // Group by (provider, type), keeping each group's positions in `items`.
-  std::map<std::pair<std::string, std::string>, std::vector<size_t>> groups;
-  for (size_t i = 0; i < items.size(); ++i)
-    groups[{items[i].provider, items[i].view.type->name}].push_back(i);
-  for (auto& [key, idx] : groups) {
+  for (auto& [key, idx] : observe_groups(items)) {
     auto pit = providers.find(key.first);
     if (pit == providers.end()) {
       for (size_t i : idx) out[i].error = Error::Internal("no provider '" + key.first + "'");

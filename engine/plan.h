@@ -66,6 +66,9 @@ struct Plan {
   std::vector<ProviderDecl> providers;
   std::vector<PlannedResource> resources;  // in dependency order
   std::vector<std::string> notes;
+  // Unchanged resources not listed in `resources`: a plan known from a memo (noop_memo.h) lists
+  // none and counts them here. Not part of the plan file.
+  int elided_noops = 0;
 
   PlanSummary summary() const;
   // The plan file (format_version 1): pretty with indent >= 0, one line with -1; changes_only
@@ -84,6 +87,9 @@ struct ObserveItem {
 };
 std::vector<Observation> observe_all(const std::vector<ObserveItem>& items, ProviderMap& providers,
                                      std::vector<std::string>* notes);
+// How observe_all() groups `items`: positions by (provider, type name), one call per group.
+using ObserveGroups = std::map<std::pair<std::string, std::string>, std::vector<size_t>>;
+ObserveGroups observe_groups(const std::vector<ObserveItem>& items);
 
 struct PlanOptions {
   bool allow_destroy = false;

@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,23 @@ class Provider {
   // transfer, a search — in the background while the engine is still loading, and use it in
   // observe(). Nothing may change; a provider without such a fetch ignores it.
   virtual void prefetch(const ObserveRequest& /*req*/) {}
+  // Fingerprints, for remembering plans that had nothing to do (engine/noop_memo.h). When a
+  // plan of a compiled manifest finds nothing to change, the engine keeps, per (provider, type)
+  // group of resources, the provider's scope of what observe() reads for them and a fingerprint
+  // of that data. The next plan of the same compiled manifest asks for the fingerprints first:
+  // when every one is what it was, the plan is the same, and nothing is decoded, observed or
+  // compared. Both are optional.
+  // observe_scope(): a compact description of what observe(req) reads (e.g. the zones of the
+  // records), from which fingerprint() can fetch it again; "" when the provider cannot tell.
+  virtual std::string observe_scope(const ObserveRequest& /*req*/) { return {}; }
+  // A digest of the data under `scope` for resources of `type`: as the last observe() read it
+  // when it read that scope, otherwise fetched now (and then used by the next observe()).
+  // Equal fingerprints must mean equal observations of the same request; nullopt when the data
+  // cannot be had or cannot be fingerprinted (e.g. a transfer was refused).
+  virtual std::optional<std::string> fingerprint(const std::string& /*type*/,
+                                                 const std::string& /*scope*/) {
+    return std::nullopt;
+  }
   virtual ApplyResponse apply(const ApplyRequest& req) = 0;
   // Several independent changes whose dependencies are all applied; one response per request, in
   // order. The default applies them one by one.

@@ -21,6 +21,7 @@
 #include "engine/journal.h"
 #include "engine/manifest.h"
 #include "engine/manifest_cache.h"
+#include "engine/noop_memo.h"
 #include "engine/plan.h"
 #include "engine/render.h"
 #include "engine/run_lock.h"
@@ -93,6 +94,7 @@ struct Loaded {
   // Writes the compiled manifest into the cache: called once the run got as far as a plan, so
   // that input the run rejects (a cycle, a provider that cannot be configured) leaves nothing.
   std::function<void()> store_cache;
+  bool from_cache = false;  // the compiled manifest came from the cache
   const Manifest& m() const { return lr.manifest; }
 };
 
@@ -106,6 +108,7 @@ int load_only(const std::string& path, Loaded& out, const std::string& cache_dir
                              : load_manifest_cached(path, provider_kinds(), cache_dir, &hit, hint,
                                                     &out.store_cache);
   if (hit) spdlog::debug("manifest {}: compiled form from the cache", path);
+  out.from_cache = hit;
   if (!out.lr.ok()) {
     print_errors(out.lr.errors);
     return out.lr.errors.front().kind == ErrorKind::kIo ? kUsage : kInvalid;
@@ -285,6 +288,9 @@ struct Planned {
   Loaded loaded;
   ProviderMap providers;
   Plan plan;
+  // The plan is known from its memo (noop_memo.h): it lists no resources, and the manifest
+  // holds its header only.
+  bool from_memo = false;
 };
 
 // What a run that changes the target holds: the lock, then the journal.
@@ -353,8 +359,9 @@ void end(Session& s, int64_t run, const Plan& plan, const ApplySummary& sum) {
 
 // Loads and validates the manifest; then (when `session` is given) takes the lock and opens the
 // journal — so an invalid manifest touches nothing — then observes and plans.
+// `use_memo`: the caller needs only what a plan known from its memo has (noop_memo.h).
 int make(const Common& c, const std::string& manifest, Planned& out, Session* session = nullptr,
-         const std::string& what = "", bool exclusive = true) {
+         const std::string& what = "", bool exclusive = true, bool use_memo = false) {
   std::string lab_path = c.lab_path.empty() ? ".converge/lab.sqlite" : c.lab_path;
   lab::prefetch(lab_path);  // overlaps with parsing
   std::string cache_dir;    // the state directory, beside the journal
@@ -373,13 +380,20 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
   };
   // A read-only run whose manifest comes from the cache opens its providers as soon as the
   // entry's header is read, and lets them start fetching (a zone transfer) while the rest decodes.
+  PlanOptions po;
+  po.allow_destroy = c.allow_destroy;
+  // A read-only plan of an unchanged manifest whose last plan had nothing to do asks the
+  // providers for fingerprints of their data before the resources are decoded (noop_memo.h).
+  std::optional<NoopMemo> memo;
+  if (read_only && use_memo && !cache_dir.empty()) memo = read_noop_memo(cache_dir, manifest);
+  bool memo_hit = false;
   std::optional<Result<ProviderMap>> early;
   EarlyHint hint;
   if (read_only)
     hint = [&](const Manifest& h, const std::vector<Resource>& firsts) {
-      if (missing_lab(h)) return;
+      if (missing_lab(h)) return false;
       early = open_providers(h.providers, h.dir, c);
-      if (!early->ok()) return;
+      if (!early->ok()) return false;
       for (const auto& r : firsts)
         if (auto it = (*early)->find(r.provider); it != (*early)->end()) {
           ObserveRequest req;
@@ -387,11 +401,34 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
           req.resources.push_back(r.view());
           it->second->prefetch(req);
         }
+      if (!memo || memo->manifest_hash != h.hash || memo->options != plan_options_key(po))
+        return false;
+      PhaseTimer t("check the no-op memo");
+      memo_hit = noop_memo_holds(*memo, **early);
+      return memo_hit;
     };
   if (int rc = load_only(manifest, out.loaded, cache_dir, hint)) return rc;
-  // A read-only run builds the graph on another core while providers observe; otherwise the
-  // graph (and its errors) come first.
-  bool overlap = read_only && !missing_lab(out.loaded.m());
+  if (memo_hit) {
+    spdlog::debug("plan of {}: the same no-op as the last one (every fingerprint unchanged)",
+                  manifest);
+    const Manifest& h = out.loaded.m();
+    out.plan.manifest_path = h.path;
+    out.plan.manifest_hash = h.hash;
+    out.plan.created_at = now_iso();
+    out.plan.allow_destroy = po.allow_destroy;
+    out.plan.providers = h.providers;
+    out.plan.elided_noops = static_cast<int>(memo->unchanged);
+    out.providers = std::move(**early);
+    out.from_memo = true;
+    if (session)
+      if (int rc = open_session(c, exclusive, what, *session)) return rc;
+    return 0;
+  }
+  // The graph is built on another core while providers observe when observing cannot do what
+  // an invalid graph must not: a read-only run, or a manifest from the cache (stored only once a
+  // run of it got as far as a plan, so its graph is sound). Otherwise the graph (and its errors)
+  // come first, before the lock is taken and anything observed.
+  bool overlap = (read_only || out.loaded.from_cache) && !missing_lab(out.loaded.m());
   std::future<int> graph;
   if (overlap)
     graph = std::async(std::launch::async, [&] { return build_graph(out.loaded); });
@@ -408,8 +445,6 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
     return exit_for(providers.error());
   }
   out.providers = std::move(*providers);
-  PlanOptions po;
-  po.allow_destroy = c.allow_destroy;
   Observed observed;
   {
     PhaseTimer t("observe");
@@ -429,6 +464,12 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
   }
   if (session && session->journal) classify_changes(*session->journal, out.plan);
   if (out.loaded.store_cache) out.loaded.store_cache();
+  if (read_only && !cache_dir.empty()) {
+    if (auto m = make_noop_memo(out.loaded.m(), out.plan, out.providers, po))
+      write_noop_memo(cache_dir, *m);
+    else
+      drop_noop_memo(cache_dir, manifest);
+  }
   return 0;
 }
 
@@ -477,7 +518,9 @@ int cmd_run(const Common& c, const std::string& manifest) {
 int cmd_plan(const Common& c, const PlanArgs& a) {
   Planned p;
   Session session;
-  if (int rc = make(c, a.manifest, p, &session, "", /*exclusive=*/false)) return rc;
+  // The plan file and --json list every resource: only the printed plan can come from a memo.
+  bool use_memo = !a.json && a.out.empty();
+  if (int rc = make(c, a.manifest, p, &session, "", /*exclusive=*/false, use_memo)) return rc;
   if (int64_t run = begin(session, "plan", p.plan)) {
     PlanSummary ps = p.plan.summary();
     Status st = session.journal->end_run(

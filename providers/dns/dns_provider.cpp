@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <unordered_set>
@@ -246,6 +247,65 @@ class DnsProvider : public Provider {
     }
   }
 
+  // The zones the resources are in (records) or are (zones), one per line, sorted.
+  std::string observe_scope(const ObserveRequest& req) override {
+    if (!req.type) return {};
+    const char* attr = req.type->name == "dns_zone" ? "name" : "zone";
+    std::set<std::string> zones;
+    for (const auto& r : req.resources) zones.insert(canonical_name(r.str(attr)));
+    std::string out;
+    for (const auto& z : zones) out += (out.empty() ? "" : "\n") + z;
+    return out;
+  }
+
+  // Records: a SHA-256 of each zone's transfer (as ZoneIndex holds it: every RRset, TTL and
+  // value), so a no-op plan known from its memo still transfers every zone it reads. Zones:
+  // whether the server serves each (its SOA). Nothing when a transfer is refused (the records
+  // were then read one query each) or fails.
+  std::optional<std::string> fingerprint(const std::string& type,
+                                         const std::string& scope) override {
+    std::string out;
+    size_t start = 0;
+    while (start <= scope.size()) {
+      size_t end = scope.find('\n', start);
+      if (end == std::string::npos) end = scope.size();
+      std::string zone = scope.substr(start, end - start);
+      start = end + 1;
+      if (zone.empty()) return std::nullopt;
+      out += zone;
+      out += ' ';
+      if (type == "dns_zone") {
+        const Result<ZoneCheck>* c = nullptr;
+        if (auto it = last_checks_.find(zone); it != last_checks_.end())
+          c = &it->second;
+        else if (auto f = fetched_checks_.find(zone); f != fetched_checks_.end())
+          c = &f->second;
+        else
+          c = &fetched_checks_.emplace(zone, check_zone(zone)).first->second;
+        if (!c->ok()) return std::nullopt;
+        out += (*c)->served ? "served" : "not served: " + (*c)->why;
+      } else if (type == "dns_record") {
+        std::shared_ptr<const ZoneIndex> seen;
+        {
+          std::lock_guard<std::mutex> lk(seen_mu_);
+          if (auto it = seen_.find(zone); it != seen_.end()) seen = it->second.index;
+        }
+        if (seen) {
+          out += seen->digest();
+        } else {
+          auto f = fetched_.find(zone);
+          if (f == fetched_.end()) f = fetched_.emplace(zone, prefetched_or_now(zone)).first;
+          if (!f->second.ok() || f->second->mode != ZoneState::kTransferred) return std::nullopt;
+          out += f->second->sets.digest();
+        }
+      } else {
+        return std::nullopt;
+      }
+      out += '\n';
+    }
+    return out;
+  }
+
   ApplyResponse apply(const ApplyRequest& req) override {
     ApplyResponse resp;
     const std::string type = req.resource.type ? req.resource.type->name : "";
@@ -378,7 +438,15 @@ class DnsProvider : public Provider {
       Observation o;
       std::string zone = canonical_name(r.str("name"));
       auto it = checked.find(zone);
-      if (it == checked.end()) it = checked.emplace(zone, check_zone(zone)).first;
+      if (it == checked.end()) {
+        auto f = fetched_checks_.find(zone);  // fetched for a fingerprint
+        if (f != fetched_checks_.end()) {
+          it = checked.emplace(zone, std::move(f->second)).first;
+          fetched_checks_.erase(f);
+        } else {
+          it = checked.emplace(zone, check_zone(zone)).first;
+        }
+      }
       const auto& c = it->second;
       if (!c.ok()) {
         o.error = Error(c.error()).on(*r.id);
@@ -390,6 +458,7 @@ class DnsProvider : public Provider {
       }
       resp.results.push_back(std::move(o));
     }
+    last_checks_ = std::move(checked);
     return resp;
   }
 
@@ -402,6 +471,11 @@ class DnsProvider : public Provider {
   };
 
   Result<ZoneState> prefetched_or_now(const std::string& zone) {
+    if (auto f = fetched_.find(zone); f != fetched_.end()) {  // fetched for a fingerprint
+      auto r = std::move(f->second);
+      fetched_.erase(f);
+      return r;
+    }
     auto it = prefetched_.find(zone);
     if (it == prefetched_.end()) return zone_state(zone);
     auto r = it->second.get();
@@ -989,6 +1063,10 @@ class DnsProvider : public Provider {
   std::mutex seen_mu_;
   std::map<std::string, Seen> seen_;
   std::unordered_set<std::string> touched_;
+  // Fetched by fingerprint() and not yet used by an observe() (only touched by the observing
+  // thread), and the zone checks of the last observe().
+  std::map<std::string, Result<ZoneState>> fetched_;
+  std::map<std::string, Result<ZoneCheck>> fetched_checks_, last_checks_;
   // Zone transfers prefetch() started, by zone (only touched by the observing thread).
   std::map<std::string, std::future<Result<ZoneState>>> prefetched_;
 };

@@ -771,6 +771,32 @@ void ZoneIndex::add(const ldns_rr* rr) {
   ++set->count;
 }
 
+std::string ZoneIndex::digest() const {
+  ldns_sha256_CTX ctx;
+  ldns_sha256_init(&ctx);
+  auto put = [&](std::string_view bytes) {
+    uint8_t len[4] = {static_cast<uint8_t>(bytes.size() >> 24),
+                      static_cast<uint8_t>(bytes.size() >> 16),
+                      static_cast<uint8_t>(bytes.size() >> 8), static_cast<uint8_t>(bytes.size())};
+    ldns_sha256_update(&ctx, len, sizeof len);  // length-prefixed: no two inputs run together
+    ldns_sha256_update(&ctx, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  };
+  for (const Set& s : sets_) {
+    put(text(s.key, s.key_size));
+    put(std::to_string(s.ttl) + "/" + std::to_string(s.count));
+    each_value(s, put);
+  }
+  uint8_t out[LDNS_SHA256_DIGEST_LENGTH];
+  ldns_sha256_final(out, &ctx);
+  static const char* hex = "0123456789abcdef";
+  std::string h = "sha256:";
+  for (uint8_t b : out) {
+    h += hex[b >> 4];
+    h += hex[b & 15];
+  }
+  return h;
+}
+
 std::vector<std::string> ZoneIndex::types() const {
   std::vector<std::string> out;
   for (const Set& s : sets_) {
