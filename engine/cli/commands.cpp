@@ -387,26 +387,37 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
   std::optional<NoopMemo> memo;
   if (read_only && use_memo && !cache_dir.empty()) memo = read_noop_memo(cache_dir, manifest);
   bool memo_hit = false;
+  // The journal (and, for a run that changes the target, the lock) opens on another core as soon
+  // as the manifest is known to be valid — its compiled form is in the cache — while the rest
+  // loads: opening a journal reads what the last run left in its write-ahead log.
+  std::future<int> session_opening;
+  auto session_open = [&]() -> int {
+    if (!session) return 0;
+    if (session_opening.valid()) return session_opening.get();
+    return open_session(c, exclusive, what, *session);
+  };
   std::optional<Result<ProviderMap>> early;
-  EarlyHint hint;
-  if (read_only)
-    hint = [&](const Manifest& h, const std::vector<Resource>& firsts) {
-      if (missing_lab(h)) return false;
-      early = open_providers(h.providers, h.dir, c);
-      if (!early->ok()) return false;
-      for (const auto& r : firsts)
-        if (auto it = (*early)->find(r.provider); it != (*early)->end()) {
-          ObserveRequest req;
-          req.type = r.type;
-          req.resources.push_back(r.view());
-          it->second->prefetch(req);
-        }
-      if (!memo || memo->manifest_hash != h.hash || memo->options != plan_options_key(po))
-        return false;
-      PhaseTimer t("check the no-op memo");
-      memo_hit = noop_memo_holds(*memo, **early);
-      return memo_hit;
-    };
+  EarlyHint hint = [&](const Manifest& h, const std::vector<Resource>& firsts) {
+    if (session)
+      session_opening = std::async(std::launch::async,
+                                   [&] { return open_session(c, exclusive, what, *session); });
+    if (!read_only) return false;
+    if (missing_lab(h)) return false;
+    early = open_providers(h.providers, h.dir, c);
+    if (!early->ok()) return false;
+    for (const auto& r : firsts)
+      if (auto it = (*early)->find(r.provider); it != (*early)->end()) {
+        ObserveRequest req;
+        req.type = r.type;
+        req.resources.push_back(r.view());
+        it->second->prefetch(req);
+      }
+    if (!memo || memo->manifest_hash != h.hash || memo->options != plan_options_key(po))
+      return false;
+    PhaseTimer t("check the no-op memo");
+    memo_hit = noop_memo_holds(*memo, **early);
+    return memo_hit;
+  };
   if (int rc = load_only(manifest, out.loaded, cache_dir, hint)) return rc;
   if (memo_hit) {
     spdlog::debug("plan of {}: the same no-op as the last one (every fingerprint unchanged)",
@@ -420,9 +431,7 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
     out.plan.elided_noops = static_cast<int>(memo->unchanged);
     out.providers = std::move(**early);
     out.from_memo = true;
-    if (session)
-      if (int rc = open_session(c, exclusive, what, *session)) return rc;
-    return 0;
+    return session_open();
   }
   // The graph is built on another core while providers observe when observing cannot do what
   // an invalid graph must not: a read-only run, or a manifest from the cache (stored only once a
@@ -435,8 +444,8 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
   else if (int rc = build_graph(out.loaded))
     return rc;
   auto join_graph = [&]() { return overlap ? graph.get() : 0; };
-  if (session && exclusive)
-    if (int rc = open_session(c, exclusive, what, *session)) return rc;
+  if (exclusive)
+    if (int rc = session_open()) return rc;
   auto providers =
       early ? std::move(*early) : open_providers(out.loaded.m().providers, out.loaded.m().dir, c);
   if (!providers.ok()) {
@@ -451,8 +460,8 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
     observed = observe_manifest(out.loaded.m(), out.providers);
   }
   if (int rc = join_graph()) return rc;
-  if (session && !exclusive)
-    if (int rc = open_session(c, exclusive, what, *session)) return rc;
+  if (!exclusive)
+    if (int rc = session_open()) return rc;
   {
     PhaseTimer t("plan");
     out.plan = make_plan(out.loaded.m(), *out.loaded.graph, std::move(observed), out.providers, po);

@@ -7,6 +7,7 @@
 #include <barrier>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 
 #include "providers/dns/dns_client.h"
 #include "providers/dns/dns_test_util.h"
@@ -273,6 +274,70 @@ TEST_SUITE("scripted") {
     CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_AXFR) == 1);
     CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_SOA) == 1);
     CHECK(s.requests().size() == 5);
+  }
+
+  TEST_CASE(
+      "fingerprints: SHA-256 of a zone's transfer, the same for the same data; observe() uses "
+      "the transfer a fingerprint made; nothing when the transfer is refused") {
+    std::mutex mu;
+    std::vector<std::string> zone = kZone;
+    bool refuse = false;
+    FakeServer s(
+        [&](const ldns_pkt* q) {
+          std::lock_guard<std::mutex> lk(mu);
+          std::vector<PktPtr> out;
+          if (qtype(q) != LDNS_RR_TYPE_AXFR) return answer_from_zone(q);
+          out.push_back(reply_to(q, refuse ? LDNS_RCODE_REFUSED : LDNS_RCODE_NOERROR));
+          if (refuse) return out;
+          for (const auto& line : zone) add_answer(out.back().get(), line);
+          add_answer(out.back().get(), zone.front());
+          return out;
+        },
+        test_key());
+    Res www = record("www", "fake.test", "A", {"192.0.2.2", "192.0.2.1"}, 600);
+    Res other = record("x", "other.test", "A", {"192.0.2.3"}, 600);
+    Res z = zone_res("fake.test");
+    auto p = provider_for(s);
+    ObserveRequest req;
+    req.type = www.view().type;
+    req.resources = {www.view(), other.view(), www.view()};
+    CHECK(p->observe_scope(req) == "fake.test.\nother.test.");  // sorted, each once
+    ObserveRequest zreq;
+    zreq.type = z.view().type;
+    zreq.resources = {z.view()};
+    CHECK(p->observe_scope(zreq) == "fake.test.");
+
+    auto first = p->fingerprint("dns_record", "fake.test.");
+    REQUIRE(first.has_value());
+    CHECK(first->rfind("fake.test. sha256:", 0) == 0);
+    CHECK(first->size() == std::string("fake.test. sha256:\n").size() + 64);
+    CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_AXFR) == 1);
+    auto resp = observe(*p, {&www});  // uses that transfer
+    CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_AXFR) == 1);
+    CHECK(resp.results[0].exists);
+    // After an observe, the fingerprint is of what it read (no transfer).
+    CHECK(p->fingerprint("dns_record", "fake.test.") == first);
+    CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_AXFR) == 1);
+
+    auto again = provider_for(s);  // another run, the same data
+    CHECK(again->fingerprint("dns_record", "fake.test.") == first);
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      zone.back() = "fake.test. 300 IN MX 20 MAIL.fake.test.";  // one value changed
+    }
+    auto changed = provider_for(s);
+    auto third = changed->fingerprint("dns_record", "fake.test.");
+    REQUIRE(third.has_value());
+    CHECK(*third != *first);
+
+    auto served = provider_for(s)->fingerprint("dns_zone", "fake.test.");
+    CHECK(served == std::optional<std::string>("fake.test. served\n"));
+    CHECK_FALSE(provider_for(s)->fingerprint("dns_other", "fake.test.").has_value());
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      refuse = true;
+    }
+    CHECK_FALSE(provider_for(s)->fingerprint("dns_record", "fake.test.").has_value());
   }
 
   TEST_CASE("SERVFAIL is retried with backoff inside observe") {
