@@ -209,6 +209,7 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
   // Changes that are ready but wait for room, per provider: handing work out costs
   // O(providers) per wake-up, however many changes wait.
   std::map<std::string, std::deque<size_t>> waiting_room;
+  std::map<std::string, size_t> calls_to;  // calls started, per provider
 
   while (done < n) {
     // Settle everything ready that needs no provider call; queue the changes.
@@ -247,6 +248,9 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
       while (!q.empty() && room > 0 && running < opt.parallelism) {
         size_t slots = static_cast<size_t>(std::min(room, opt.parallelism - running));
         size_t take = std::min(max_batch, (q.size() + slots - 1) / slots);
+        // The first call to a provider is an eighth of that: the target starts on it while the
+        // larger ones are journaled and prepared.
+        if (calls_to[prov]++ == 0) take = std::max<size_t>(1, take / 8);
         std::vector<size_t> call;
         observer.batch_begin();
         while (!q.empty() && call.size() < take) {

@@ -196,7 +196,7 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path) {
       "CREATE TABLE IF NOT EXISTS changes(run INTEGER NOT NULL, seq INTEGER NOT NULL, resource "
       "TEXT NOT NULL,"
       " type TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL, error TEXT, changes TEXT,"
-      " started TEXT, finished TEXT, PRIMARY KEY(run, seq));"
+      " started TEXT, finished TEXT, PRIMARY KEY(run, seq)) WITHOUT ROWID;"
       // No index by resource: no query needs it, and every intent would write a random page of
       // it (journals made before kept it; it is dropped).
       "DROP INDEX IF EXISTS changes_by_resource;"

@@ -228,11 +228,18 @@ std::vector<std::string> split_ws(std::string_view s) {
 
 std::string now_iso() {
   auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  // Formatted once per second per thread: every journaled change asks.
+  thread_local std::time_t last = -1;
+  thread_local std::string text;
+  if (t != last) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    text = buf;
+    last = t;
+  }
+  return text;
 }
 
 // ---- Value ----

@@ -393,6 +393,7 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
   std::future<int> session_opening;
   auto session_open = [&]() -> int {
     if (!session) return 0;
+    PhaseTimer t("open the journal");
     if (session_opening.valid()) return session_opening.get();
     return open_session(c, exclusive, what, *session);
   };
@@ -471,7 +472,10 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
     print_errors(secret_errors);
     return kInvalid;
   }
-  if (session && session->journal) classify_changes(*session->journal, out.plan);
+  if (session && session->journal) {
+    PhaseTimer t("classify the changes");
+    classify_changes(*session->journal, out.plan);
+  }
   if (out.loaded.store_cache) out.loaded.store_cache();
   if (read_only && !cache_dir.empty()) {
     if (auto m = make_noop_memo(out.loaded.m(), out.plan, out.providers, po))
