@@ -186,9 +186,14 @@ std::vector<Error> check_secrets(const Plan& plan, const std::string& base_dir) 
 
 class ConsoleObserver : public ApplyObserver {
  public:
-  explicit ConsoleObserver(bool color, size_t total) : color_(color), total_(total) {}
+  // `header` goes out before the first line, once `before` (what must be printed first, e.g. the
+  // plan being printed by another thread) is done.
+  ConsoleObserver(bool color, size_t total, std::string header = "",
+                  std::shared_future<void> before = {})
+      : color_(color), total_(total), header_(std::move(header)), before_(std::move(before)) {}
   void finished(const PlannedResource& r, const ResourceOutcome& o) override {
     if (o.outcome == Outcome::kNoop && r.deferred) {
+      start();
       std::cout << "  ? " << r.id << ": check passed\n" << std::flush;
       return;
     }
@@ -216,15 +221,28 @@ class ConsoleObserver : public ApplyObserver {
       line += ": " + o.error->message + (o.error->hint.empty() ? "" : " (" + o.error->hint + ")");
     if (o.outcome == Outcome::kSkipped) line += " (" + o.because + " did not apply)";
     if (color_ && o.outcome == Outcome::kFailed) line = "\033[31m" + line + "\033[0m";
+    start();
     std::cout << line << "\n";
   }
   // Lines go out a batch of results at a time (one write, not one per change).
-  void batch_end() override { std::cout << std::flush; }
+  void batch_end() override {
+    if (started_) std::cout << std::flush;
+  }
+  // Prints what comes before the first line (also when there is none).
+  void start() {
+    if (started_) return;
+    started_ = true;
+    if (before_.valid()) before_.wait();
+    std::cout << header_;
+  }
 
  private:
   bool color_;
   size_t total_;
   size_t n_ = 0;
+  std::string header_;
+  std::shared_future<void> before_;
+  bool started_ = false;
 };
 
 // Writes each change's intent before the provider is called and its outcome after.
@@ -258,19 +276,25 @@ class JournalObserver : public ApplyObserver {
   ApplyObserver& next_;
 };
 
+// `printing`: the plan still being printed by another thread; the apply's lines follow it.
 ApplySummary run_plan(const Plan& plan, ProviderMap& providers, const Common& c,
-                      const std::string& base_dir, Journal* journal = nullptr, int64_t run = 0) {
+                      const std::string& base_dir, Journal* journal = nullptr, int64_t run = 0,
+                      std::shared_future<void> printing = {}) {
   size_t changes = 0;
   for (const auto& r : plan.resources)
     if (r.action == Action::kCreate || r.action == Action::kUpdate || r.action == Action::kDelete)
       ++changes;
-  ConsoleObserver console(c.color, changes);
+  ConsoleObserver console(
+      c.color, changes,
+      changes ? "\nApplying " + std::to_string(changes) + " change(s):\n" : std::string(),
+      std::move(printing));
   JournalObserver obs(journal, run, console);
   ExecOptions opt;
   opt.parallelism = c.parallelism;
   opt.secret_base_dir = base_dir;
-  if (changes) std::cout << "\nApplying " << changes << " change(s):\n";
-  return execute(plan, providers, obs, opt);
+  ApplySummary sum = execute(plan, providers, obs, opt);
+  console.start();
+  return sum;
 }
 
 bool write_file(const std::string& path, const std::string& text) {
@@ -500,14 +524,17 @@ int cmd_run(const Common& c, const std::string& manifest) {
   if (int rc = make(c, manifest, p, &session, "converge " + manifest)) return rc;
   RenderOptions ro;
   ro.color = c.color;
-  {
-    PhaseTimer t("print plan");
-    std::cout << render_plan(p.plan, ro);
-  }
   if (observe_failed(p.plan)) {
+    std::cout << render_plan(p.plan, ro);
     std::cerr << "error: some resources could not be observed; nothing was changed.\n";
     return kFailed;
   }
+  // The plan is printed by another core while the first changes are journaled and sent; what
+  // the apply prints comes after it.
+  std::shared_future<void> printed = std::async(std::launch::async, [&] {
+                                       PhaseTimer t("print plan");
+                                       std::cout << render_plan(p.plan, ro);
+                                     }).share();
   int64_t run = 0;
   {
     PhaseTimer t("journal the plan");
@@ -516,7 +543,7 @@ int cmd_run(const Common& c, const std::string& manifest) {
   ApplySummary s;
   {
     PhaseTimer t("apply");
-    s = run_plan(p.plan, p.providers, c, p.loaded.m().dir, session.journal.get(), run);
+    s = run_plan(p.plan, p.providers, c, p.loaded.m().dir, session.journal.get(), run, printed);
   }
   {
     PhaseTimer t("journal the end");
