@@ -77,6 +77,10 @@ RunRecord read_run(const Stmt& s) {
 void bind_text(sqlite3_stmt* s, int i, std::string_view v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
+// Without a copy: `v` must stay alive and unchanged until the statement has been stepped.
+void bind_text_static(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+}
 
 const char* kRunColumns =
     "id, kind, manifest, manifest_hash, started, finished, status, host, pid, summary, undoes";
@@ -288,7 +292,8 @@ Result<int64_t> Journal::begin_run(const std::string& kind, const Plan& plan, in
 }
 
 Status Journal::intent(int64_t run, const PlannedResource& r) {
-  JsonWriter ch;
+  JsonWriter& ch = intent_json_;
+  ch.clear();
   ch.begin_array();
   for (const auto& c : r.changes) {
     ch.begin_object().key("after");
@@ -307,11 +312,12 @@ Status Journal::intent(int64_t run, const PlannedResource& r) {
   if (!s) return err("insert");
   sqlite3_bind_int64(s, 1, run);
   sqlite3_bind_int64(s, 2, seq);
-  bind_text(s, 3, r.id);
-  bind_text(s, 4, r.type->name);
+  bind_text_static(s, 3, r.id);
+  bind_text_static(s, 4, r.type->name);
   bind_text(s, 5, action_name(r.action));
-  bind_text(s, 6, ch.str());
-  bind_text(s, 7, now_iso());
+  bind_text_static(s, 6, ch.str());
+  std::string at = now_iso();
+  bind_text_static(s, 7, at);
   if (sqlite3_step(s) != SQLITE_DONE) return err("insert change");
   return {};
 }
@@ -335,8 +341,9 @@ Status Journal::outcome(int64_t run, const PlannedResource& r, const ResourceOut
   sqlite3_bind_int64(s, 1, run);
   sqlite3_bind_int64(s, 2, it->second);
   bind_text(s, 3, status);
-  bind_text(s, 4, e);
-  bind_text(s, 5, now_iso());
+  bind_text_static(s, 4, e);
+  std::string at = now_iso();
+  bind_text_static(s, 5, at);
   if (sqlite3_step(s) != SQLITE_DONE) return err("update change");
   return {};
 }

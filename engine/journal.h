@@ -23,6 +23,7 @@
 
 #include "engine/api/result.h"
 #include "engine/executor.h"
+#include "engine/json_writer.h"
 #include "engine/plan.h"
 
 namespace converge {
@@ -103,6 +104,7 @@ class Journal {
   int64_t plan_run_ = 0;
   Status store_plan(bool wait);
   std::string path_;
+  JsonWriter intent_json_;                        // reused by intent()
   std::unordered_map<std::string, int64_t> seq_;  // "run|resource" -> change seq
 };
 

@@ -36,6 +36,12 @@ class JsonWriter {
   JsonWriter& attrs(const AttrMap& m);  // an object of values, in the map's (sorted) order
 
   const std::string& str() const { return out_; }
+  // Starts over, keeping the capacity (a writer reused for many small documents).
+  void clear() {
+    out_.clear();
+    stack_.clear();
+    after_key_ = false;
+  }
   std::string take() { return std::move(out_); }
 
  private:
