@@ -42,10 +42,14 @@ PktPtr make_query(const std::string& name, ldns_rr_type type);
 // An UPDATE for `zone` with empty prerequisite and update sections.
 PktPtr make_update(const std::string& zone);
 
-// `msg` in wire form, names compressed: byte for byte what ldns_pkt2wire() gives (which is what
-// ldns_pkt_tsig_sign() signs), rendered with a cheaper order of the names written so far.
-// kMessageTooLarge beyond 64 KiB.
+// `msg` in wire form, names compressed: byte for byte what libldns's ldns_pkt2buffer_wire() gives
+// (render_reference), with a cheaper order of the names written so far. This provider defines
+// ldns_pkt2buffer_wire() so (dns_client.cpp), for ldns_pkt_tsig_sign() too. kMessageTooLarge
+// beyond 64 KiB.
 Result<BufferPtr> render(const ldns_pkt* msg);
+// What libldns's own ldns_pkt2buffer_wire() gives: names compressed through a tree ordered by
+// ldns_dname_compare. For tests.
+Result<BufferPtr> render_reference(const ldns_pkt* msg);
 
 // Signs `msg` (when a key is configured), sends it, and returns the verified answer.
 Result<Reply> exchange(const ClientOptions& opt, ldns_pkt* msg);

@@ -8,9 +8,9 @@
 // manifest copies verbatim never shows a difference), and the desired-spelling mapping of those
 // values is empty; a value spelled_canonically (the input itself, read as a value of each managed
 // type, too) does canonicalise to itself. The message rendered by render() (the compression order
-// messages are sent with) is byte for byte ldns_pkt2wire's. The same bytes are also fed to the BIND
-// key file parser (no crash; every error has a message; every key it accepts is complete). That its
-// errors never echo a secret is a unit test (dns_values_test.cpp).
+// messages are sent and signed with) is byte for byte libldns's own rendering. The same bytes are
+// also fed to the BIND key file parser (no crash; every error has a message; every key it accepts
+// is complete). That its errors never echo a secret is a unit test (dns_values_test.cpp).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -70,12 +70,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (size_t i = 0; list && i < ldns_rr_list_rr_count(list); ++i)
         CheckAgainstReference(ldns_rr_list_rr(list, i));
     if (const ldns_rr* tsig = ldns_pkt_tsig(pkt.get())) CheckAgainstReference(tsig);
-    // Messages we send are rendered with a cheaper order of the compression tree: the bytes
-    // must be exactly ldns's (what ldns_pkt_tsig_sign signed).
-    uint8_t* ref = nullptr;
-    size_t ref_size = 0;
-    if (ldns_pkt2wire(&ref, pkt.get(), &ref_size) == LDNS_STATUS_OK && ref) {
-      std::unique_ptr<uint8_t, void (*)(void*)> owned(ref, std::free);
+    // Messages are rendered with a cheaper order of the compression tree (also when ldns
+    // renders them to sign them): the bytes must be exactly libldns's own.
+    if (auto reference = render_reference(pkt.get()); reference.ok()) {
+      const uint8_t* ref = ldns_buffer_begin(reference->get());
+      size_t ref_size = ldns_buffer_position(reference->get());
       auto fast = render(pkt.get());
       if (ref_size > 65535) {
         if (fast.ok()) Fail("a message over 64 KiB was rendered");
@@ -83,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Fail("render failed", fast.error().message);
       } else if (ldns_buffer_position(fast->get()) != ref_size ||
                  std::memcmp(ldns_buffer_begin(fast->get()), ref, ref_size) != 0) {
-        Fail("rendered message differs from ldns_pkt2wire");
+        Fail("rendered message differs from libldns's own rendering");
       }
     }
     // The index of a transfer holds what add_record builds.
