@@ -1,7 +1,7 @@
-// libFuzzer target: decoding a compiled-manifest cache entry (engine/manifest_cache.h) from
-// arbitrary bytes. The entry sits in the state directory, where anything may have damaged it:
-// decoding must reject it (a miss) or give a well-formed manifest whose encoding decodes again to
-// the same encoding — never crash, hang or leak.
+// libFuzzer target: decoding a compiled-manifest cache entry (engine/manifest_cache.h), and a
+// no-op memo (engine/noop_memo.h), from arbitrary bytes. Both sit in the state directory, where
+// anything may have damaged them: decoding must reject them (a miss) or give a well-formed value
+// whose encoding decodes again to the same value — never crash, hang or leak.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -9,9 +9,17 @@
 #include <string_view>
 
 #include "engine/manifest_cache.h"
+#include "engine/noop_memo.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  if (auto memo = converge::decode_noop_memo(bytes, "")) {
+    if (memo->groups.empty() || memo->unchanged < 0) std::abort();
+    for (const auto& g : memo->groups)
+      if (g.scope.empty() || g.fingerprint.empty()) std::abort();
+    auto again = converge::decode_noop_memo(converge::encode_noop_memo(*memo, ""), "");
+    if (!again || !(*again == *memo)) std::abort();
+  }
   auto m = converge::decode_manifest(bytes, "", "");
   if (!m) return 0;
   for (const auto& r : m->resources)
