@@ -83,3 +83,61 @@ TEST_CASE("journal: a journal written before the plans table still gives its run
   CHECK(none.error().message ==
         "run 2 has no recorded plan (it was stopped before the plan was written)");
 }
+
+TEST_CASE(
+    "journal: outcomes are rows of their own; journals that kept them in the change rows "
+    "read the same") {
+  TempDir d;
+  std::string path = (d.p / "j.sqlite").string();
+  {
+    auto j = Journal::open(path);
+    REQUIRE(j.ok());
+    Plan plan = small_plan();
+    auto run = (*j)->begin_run("run", plan);
+    REQUIRE(run.ok());
+    REQUIRE((*j)->begin_batch().ok());
+    REQUIRE((*j)->intent(*run, plan.resources[0]).ok());
+    REQUIRE((*j)->commit_batch().ok());
+    ResourceOutcome o;
+    o.outcome = Outcome::kApplied;
+    REQUIRE((*j)->outcome(*run, plan.resources[0], o).ok());
+    REQUIRE((*j)->end_run(*run, "succeeded", "1 applied").ok());
+  }
+  // A run that died after its intent, and one written the old way (status in the change row).
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  const char* sql =
+      "INSERT INTO runs(kind, started, status, pid, host) VALUES('run', 'then', 'running', 0, 'x');"
+      "INSERT INTO changes(run, seq, resource, type, action, status, changes)"
+      " VALUES(2, 1, 'ou.y', 'ou', 'create', 'intent', '[]');"
+      "INSERT INTO runs(kind, started, status) VALUES('run', 'then', 'succeeded');"
+      "INSERT INTO changes(run, seq, resource, type, action, status, error, changes)"
+      " VALUES(3, 1, 'ou.z', 'ou', 'create', 'failed', 'refused', '[]');"
+      "INSERT INTO changes(run, seq, resource, type, action, status, changes)"
+      " VALUES(3, 2, 'ou.w', 'ou', 'create', 'applied', '[]');";
+  REQUIRE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+
+  auto j = Journal::open(path);
+  REQUIRE(j.ok());
+  auto first = (*j)->changes(1);
+  REQUIRE(first.ok());
+  REQUIRE(first->size() == 1);
+  CHECK((*first)[0].resource == "ou.x");
+  CHECK((*first)[0].status == "applied");
+  auto gone = (*j)->recover_interrupted();
+  REQUIRE(gone.ok());
+  REQUIRE(gone->size() == 1);
+  auto second = (*j)->changes(2);
+  REQUIRE(second.ok());
+  CHECK((*second)[0].status == "interrupted");
+  auto old = (*j)->changes(3);
+  REQUIRE(old.ok());
+  REQUIRE(old->size() == 2);
+  CHECK((*old)[0].status == "failed");
+  CHECK((*old)[0].error == "refused");
+  CHECK((*old)[1].status == "applied");
+  auto later = (*j)->changed_after(0, {"ou.x", "ou.y", "ou.z", "ou.w"});
+  REQUIRE(later.ok());
+  CHECK(*later == std::set<std::string>{"ou.x", "ou.w"});
+}
