@@ -445,8 +445,9 @@ std::optional<std::string> read_all(const std::string& path) {
   return out;
 }
 
-// Written to a temporary file and renamed: a reader sees the old entry or the new one.
-void write_entry(const std::string& file, const std::string& bytes) {
+}  // namespace
+
+void write_state_file(const std::string& file, const std::string& bytes) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(file).parent_path(), ec);
   if (ec) return;
@@ -463,8 +464,6 @@ void write_entry(const std::string& file, const std::string& bytes) {
   std::filesystem::rename(tmp, file, ec);
   if (ec) std::filesystem::remove(tmp, ec);
 }
-
-}  // namespace
 
 LoadResult load_manifest_cached(const std::string& path, const std::vector<ProviderKind>& kinds,
                                 const std::string& dir, bool* hit, const EarlyHint& early,
@@ -496,9 +495,9 @@ LoadResult load_manifest_cached(const std::string& path, const std::vector<Provi
   if (lr.ok() && !file.empty()) {
     std::string bytes = encode_manifest(lr.manifest, *text, build_identity());
     if (store)
-      *store = [file, bytes = std::move(bytes)] { write_entry(file, bytes); };
+      *store = [file, bytes = std::move(bytes)] { write_state_file(file, bytes); };
     else
-      write_entry(file, bytes);
+      write_state_file(file, bytes);
   }
   return lr;
 }

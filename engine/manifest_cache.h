@@ -31,6 +31,10 @@ std::string encode_manifest(const Manifest& m, std::string_view text, std::strin
 std::optional<Manifest> decode_manifest(std::string_view bytes, std::string_view text,
                                         std::string_view build, const EarlyHint& early = {});
 
+// Writes a state file through a temporary file and a rename (a reader sees the old content or
+// the new), creating its directory; a failure leaves things as they were.
+void write_state_file(const std::string& file, const std::string& bytes);
+
 // This binary's identity ("format|size|mtime" of /proc/self/exe).
 const std::string& build_identity();
 

@@ -1,7 +1,6 @@
 #include "engine/noop_memo.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -88,23 +87,7 @@ std::optional<NoopMemo> read_noop_memo(const std::string& dir, const std::string
 
 void write_noop_memo(const std::string& dir, const NoopMemo& m) {
   if (build_identity().empty()) return;
-  std::string file = noop_memo_file(dir, m.manifest_path);
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(file).parent_path(), ec);
-  if (ec) return;
-  // Written to a temporary file and renamed: a reader sees the old memo or the new one.
-  std::string tmp = file + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return;
-    out << encode_noop_memo(m, build_identity());
-    if (!out.flush()) {
-      std::filesystem::remove(tmp, ec);
-      return;
-    }
-  }
-  std::filesystem::rename(tmp, file, ec);
-  if (ec) std::filesystem::remove(tmp, ec);
+  write_state_file(noop_memo_file(dir, m.manifest_path), encode_noop_memo(m, build_identity()));
 }
 
 void drop_noop_memo(const std::string& dir, const std::string& path) {

@@ -8,30 +8,15 @@
 
 #include "engine/graph.h"
 #include "providers/registry.h"
+#include "tests/support/map_provider.h"
 
 using namespace converge;
 
 namespace {
 
-// Serves every type from a map of id -> observed attributes; its fingerprint is a version the
-// test bumps as "someone changed the data".
-class VersionedProvider : public Provider {
+// Its fingerprint is a version the test bumps as "someone changed the data".
+class VersionedProvider : public test::MapProvider {
  public:
-  std::string kind() const override { return "versioned"; }
-  bool serves(const std::string&) const override { return true; }
-  ObserveResponse observe(const ObserveRequest& req) override {
-    ++observes;
-    ObserveResponse r;
-    for (const auto& v : req.resources) {
-      Observation o;
-      if (auto it = world.find(*v.id); it != world.end()) {
-        o.exists = true;
-        o.attrs = it->second;
-      }
-      r.results.push_back(std::move(o));
-    }
-    return r;
-  }
   std::string observe_scope(const ObserveRequest& req) override {
     if (!scoped) return {};
     return req.type->name + ":" + std::to_string(req.resources.size());
@@ -42,10 +27,8 @@ class VersionedProvider : public Provider {
     if (!reachable) return std::nullopt;
     return "v" + std::to_string(version);
   }
-  ApplyResponse apply(const ApplyRequest&) override { return {}; }
 
-  std::map<std::string, AttrMap> world;
-  int observes = 0, version = 1;
+  int version = 1;
   bool scoped = true, reachable = true;
   std::vector<std::string> asked;
 };

@@ -4,32 +4,12 @@
 
 #include "engine/json_writer.h"
 #include "providers/registry.h"
+#include "tests/support/map_provider.h"
 
 using namespace converge;
 
 namespace {
-// Serves every type from a map of id -> observed attributes.
-class MapProvider : public Provider {
- public:
-  std::string kind() const override { return "map"; }
-  bool serves(const std::string&) const override { return true; }
-  ObserveResponse observe(const ObserveRequest& req) override {
-    ++calls;
-    ObserveResponse r;
-    for (const auto& v : req.resources) {
-      Observation o;
-      if (auto it = world.find(*v.id); it != world.end()) {
-        o.exists = true;
-        o.attrs = it->second;
-      }
-      r.results.push_back(std::move(o));
-    }
-    return r;
-  }
-  ApplyResponse apply(const ApplyRequest&) override { return {}; }
-  std::map<std::string, AttrMap> world;
-  int calls = 0;
-};
+using test::MapProvider;
 
 struct Fixture {
   LoadResult lr;

@@ -68,6 +68,21 @@ std::vector<PktPtr> transfer(const ldns_pkt* q, size_t messages) {
   return out;
 }
 
+// Each RR of a message section as one line of presentation text (tabs as spaces).
+std::vector<std::string> rr_lines(const ldns_rr_list* list) {
+  std::vector<std::string> out;
+  for (size_t k = 0; list && k < ldns_rr_list_rr_count(list); ++k) {
+    char* t = ldns_rr2str(ldns_rr_list_rr(list, k));
+    std::string line = t;
+    std::free(t);
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    for (auto& c : line)
+      if (c == '\t') c = ' ';
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_SUITE("settings") {
@@ -469,20 +484,8 @@ TEST_SUITE("scripted") {
       CHECK(qname(u) == "fake.test.");
       CHECK(qtype(u) == LDNS_RR_TYPE_SOA);
       CHECK(ldns_pkt_tsig(u) != nullptr);
-      std::vector<std::string> pre, upd;
-      auto text = [](const ldns_rr* rr) {
-        char* s = ldns_rr2str(rr);
-        std::string out = s;
-        std::free(s);
-        while (!out.empty() && out.back() == '\n') out.pop_back();
-        for (auto& c : out)
-          if (c == '\t') c = ' ';
-        return out;
-      };
-      for (size_t k = 0; k < ldns_pkt_ancount(u); ++k)
-        pre.push_back(text(ldns_rr_list_rr(ldns_pkt_answer(u), k)));
-      for (size_t k = 0; k < ldns_pkt_nscount(u); ++k)
-        upd.push_back(text(ldns_rr_list_rr(ldns_pkt_authority(u), k)));
+      std::vector<std::string> pre = rr_lines(ldns_pkt_answer(u));
+      std::vector<std::string> upd = rr_lines(ldns_pkt_authority(u));
       return std::make_pair(pre, upd);
     };
     Res mx = record("target", "fake.test", "MX", {"10 exch1.target.fake.test."}, 3600);
@@ -558,18 +561,7 @@ TEST_SUITE("scripted") {
     auto prerequisites = [&](size_t i) {
       auto reqs = s.requests();
       REQUIRE(i < reqs.size());
-      std::vector<std::string> out;
-      const ldns_rr_list* pre = ldns_pkt_answer(reqs[i].get());
-      for (size_t k = 0; pre && k < ldns_rr_list_rr_count(pre); ++k) {
-        char* t = ldns_rr2str(ldns_rr_list_rr(pre, k));
-        std::string line = t;
-        std::free(t);
-        line.erase(line.find_last_not_of("\n") + 1);
-        for (auto& c : line)
-          if (c == '\t') c = ' ';
-        out.push_back(line);
-      }
-      return out;
+      return rr_lines(ldns_pkt_answer(reqs[i].get()));
     };
     Res fresh = record("new", "fake.test", "A", {"192.0.2.7"});
     Res www6 = record("www", "fake.test", "AAAA", {"2001:db8::1"});  // www has an A record
