@@ -501,7 +501,9 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
     classify_changes(*session->journal, out.plan);
   }
   if (out.loaded.store_cache) out.loaded.store_cache();
-  if (read_only && !cache_dir.empty()) {
+  // A plan with nothing to do is remembered (a run that applies nothing leaves the data as it
+  // was fingerprinted); any other plan drops the memo.
+  if (!cache_dir.empty()) {
     if (auto m = make_noop_memo(out.loaded.m(), out.plan, out.providers, po))
       write_noop_memo(cache_dir, *m);
     else

@@ -250,9 +250,15 @@ class DnsProvider : public Provider {
   // The zones the resources are in (records) or are (zones), one per line, sorted.
   std::string observe_scope(const ObserveRequest& req) override {
     if (!req.type) return {};
-    const char* attr = req.type->name == "dns_zone" ? "name" : "zone";
+    const std::string attr = req.type->name == "dns_zone" ? "name" : "zone";
     std::set<std::string> zones;
-    for (const auto& r : req.resources) zones.insert(canonical_name(r.str(attr)));
+    const Value* last = nullptr;  // records of one zone mostly follow each other
+    for (const auto& r : req.resources) {
+      const Value& z = r.get(attr);
+      if (last && z == *last) continue;
+      zones.insert(canonical_name(z.text()));
+      last = &z;
+    }
     std::string out;
     for (const auto& z : zones) out += (out.empty() ? "" : "\n") + z;
     return out;

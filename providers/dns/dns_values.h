@@ -152,8 +152,8 @@ class ZoneIndex {
   bool has_value(const Set& s, std::string_view v) const;
   // The distinct record types of all RRsets, in order of first appearance.
   std::vector<std::string> types() const;
-  // SHA-256 (hex) of every RRset: key, TTL and values, in order. Two indexes with the same
-  // digest hold the same RRsets (so give the same observations).
+  // "sha256:" and the SHA-256 (hex) of every RRset: key, TTL and values, in order. Two indexes
+  // with the same digest hold the same RRsets (so give the same observations).
   std::string digest() const;
   // One RRset, or all of them, as add_record builds them.
   RRset rrset(const Set& s) const;

@@ -171,6 +171,9 @@ PY
 expect "added value: repaired" 0 'dns_record\.target_mx: updated' -- "$converge" run "$M" "${lab[@]}"
 expect "added value: dig sees one MX" 0 '10 exch1\.target\.local\.$' 'NOT:rogue' -- axfr_local
 expect "plan is empty after the repairs" 0 'No changes\.' -- "$converge" plan --detailed-exitcode "$M" "${lab[@]}"
+"$converge" run "$M" "${lab[@]}" >/dev/null 2>&1  # nothing to apply: it leaves a memo too
+expect "after a run that applied nothing, the plan is known from its memo" 0 \
+  'the same no-op as the last one' 'No changes\.' -- "$converge" plan "$M" "${lab[@]}" -vv
 
 # ---- drift (issue #5) against the real server: an nsupdate is reported, then corrected ----
 expect "no drift after converging" 0 'no drift \(3 resources checked\)' -- "$converge" drift "$M" "${lab[@]}"
