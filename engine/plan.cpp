@@ -130,9 +130,11 @@ std::vector<Change> diff(const TypeSpec& t, const AttrMap& desired, const AttrMa
       continue;
     }
     if (a.write_only || a.identity) continue;
+    static const Value kAbsent;
     auto o = observed.find(a.name);
-    Value before = o == observed.end() ? Value() : o->second;
-    if (satisfies(d->second, before, a.compare)) continue;
+    const Value& observed_value = o == observed.end() ? kAbsent : o->second;
+    if (satisfies(d->second, observed_value, a.compare)) continue;  // no copy for the usual case
+    Value before = observed_value;
     Value after = d->second;
     if (a.compare == Compare::kSubset) {  // the union is what gets written
       std::vector<std::string> u = before.strings();
