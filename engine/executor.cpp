@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
@@ -160,9 +161,14 @@ ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& ob
 
   std::vector<ResourceOutcome> outcomes(n);
   std::vector<std::string> failed_dep(n);  // first failed/skipped dependency, if any
-  std::deque<size_t> ready;
+  // What others wait for goes first (stable: plan order otherwise), so that their dependents
+  // become ready early and go out beside the rest instead of after it.
+  std::vector<size_t> initial;
   for (size_t i = 0; i < n; ++i)
-    if (waiting[i] == 0) ready.push_back(i);
+    if (waiting[i] == 0) initial.push_back(i);
+  std::stable_sort(initial.begin(), initial.end(),
+                   [&](size_t a, size_t b) { return dependents[a].size() > dependents[b].size(); });
+  std::deque<size_t> ready(initial.begin(), initial.end());
 
   std::mutex mu;
   std::condition_variable cv;

@@ -197,3 +197,28 @@ TEST_CASE("a provider that takes batches gets the ready changes in few calls, af
   CHECK(f->observed == std::vector<std::string>{"late"});
   CHECK(out[100].outcome == Outcome::kNoop);
 }
+
+TEST_CASE("what other changes wait for is applied first, so that they can follow sooner") {
+  Plan p;
+  for (int i = 0; i < 5; ++i) p.resources.push_back(res("x" + std::to_string(i), {}));
+  p.resources.push_back(res("t", {}));  // last in plan order, but three changes wait for it
+  for (int i = 0; i < 3; ++i) p.resources.push_back(res("d" + std::to_string(i), {"t"}));
+  ProviderMap providers;
+  auto fake = std::make_unique<FakeProvider>();
+  FakeProvider* f = fake.get();
+  f->cap = 1;  // one at a time: the order is the executor's
+  providers["fake"] = std::move(fake);
+  ApplyObserver quiet;
+  ExecOptions opt;
+  opt.parallelism = 1;
+  ApplySummary s = execute(p, providers, quiet, opt);
+  CHECK(s.applied == 9);
+  REQUIRE(f->order.size() == 9);
+  CHECK(f->order[0] == "t");
+  // Among equals, plan order.
+  auto pos = [&](const std::string& id) {
+    return std::find(f->order.begin(), f->order.end(), id) - f->order.begin();
+  };
+  for (int i = 1; i < 5; ++i)
+    CHECK(pos("x" + std::to_string(i - 1)) < pos("x" + std::to_string(i)));
+}
