@@ -52,6 +52,23 @@ PlannedResource res(const std::string& id, std::vector<std::string> deps,
   r.depends_on = std::move(deps);
   return r;
 }
+
+// Executes `p` quietly with one FakeProvider "fake" taking `cap` changes at once.
+struct FakeRun {
+  ProviderMap providers;
+  FakeProvider* fake = nullptr;
+  ApplySummary sum;
+  FakeRun(const Plan& p, int cap, int parallelism) {
+    auto f = std::make_unique<FakeProvider>();
+    fake = f.get();
+    fake->cap = cap;
+    providers["fake"] = std::move(f);
+    ApplyObserver quiet;
+    ExecOptions opt;
+    opt.parallelism = parallelism;
+    sum = execute(p, providers, quiet, opt);
+  }
+};
 }  // namespace
 
 TEST_CASE("applies in dependency order; a failure skips its dependents only") {
@@ -84,17 +101,9 @@ TEST_CASE("applies in dependency order; a failure skips its dependents only") {
 TEST_CASE("parallelism is capped per provider") {
   Plan p;
   for (int i = 0; i < 40; ++i) p.resources.push_back(res("r" + std::to_string(i), {}));
-  ProviderMap providers;
-  auto fake = std::make_unique<FakeProvider>();
-  FakeProvider* f = fake.get();
-  f->cap = 2;
-  providers["fake"] = std::move(fake);
-  ApplyObserver quiet;
-  ExecOptions opt;
-  opt.parallelism = 8;
-  ApplySummary s = execute(p, providers, quiet, opt);
-  CHECK(s.applied == 40);
-  CHECK(f->peak.load() <= 2);
+  FakeRun run(p, /*cap=*/2, /*parallelism=*/8);
+  CHECK(run.sum.applied == 40);
+  CHECK(run.fake->peak.load() <= 2);
 }
 
 TEST_CASE("transient errors are retried; others are not") {
@@ -203,16 +212,9 @@ TEST_CASE("what other changes wait for is applied first, so that they can follow
   for (int i = 0; i < 5; ++i) p.resources.push_back(res("x" + std::to_string(i), {}));
   p.resources.push_back(res("t", {}));  // last in plan order, but three changes wait for it
   for (int i = 0; i < 3; ++i) p.resources.push_back(res("d" + std::to_string(i), {"t"}));
-  ProviderMap providers;
-  auto fake = std::make_unique<FakeProvider>();
-  FakeProvider* f = fake.get();
-  f->cap = 1;  // one at a time: the order is the executor's
-  providers["fake"] = std::move(fake);
-  ApplyObserver quiet;
-  ExecOptions opt;
-  opt.parallelism = 1;
-  ApplySummary s = execute(p, providers, quiet, opt);
-  CHECK(s.applied == 9);
+  FakeRun run(p, /*cap=*/1, /*parallelism=*/1);  // one at a time: the order is the executor's
+  FakeProvider* f = run.fake;
+  CHECK(run.sum.applied == 9);
   REQUIRE(f->order.size() == 9);
   CHECK(f->order[0] == "t");
   // Among equals, plan order.
