@@ -402,8 +402,6 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
       if (d.type == "lab" && !std::filesystem::exists(lab_path, ec)) return true;
     return false;
   };
-  // A read-only run whose manifest comes from the cache opens its providers as soon as the
-  // entry's header is read, and lets them start fetching (a zone transfer) while the rest decodes.
   PlanOptions po;
   po.allow_destroy = c.allow_destroy;
   // A read-only plan of an unchanged manifest whose last plan had nothing to do asks the
@@ -421,6 +419,8 @@ int make(const Common& c, const std::string& manifest, Planned& out, Session* se
     if (session_opening.valid()) return session_opening.get();
     return open_session(c, exclusive, what, *session);
   };
+  // A read-only run whose manifest comes from the cache opens its providers as soon as the
+  // entry's header is read, and lets them start fetching (a zone transfer) while the rest decodes.
   std::optional<Result<ProviderMap>> early;
   EarlyHint hint = [&](const Manifest& h, const std::vector<Resource>& firsts) {
     if (session)
