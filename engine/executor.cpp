@@ -7,6 +7,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -22,35 +23,18 @@ bool is_change(Action a) {
 
 bool needs_work(const PlannedResource& r) { return is_change(r.action) || r.deferred; }
 
-// A deferred check: observe it again now that its dependencies are applied, and judge it.
-ResourceOutcome run_check(const PlannedResource& r, Provider& p) {
+// A deferred check, judged on what was observed now that its dependencies are applied.
+ResourceOutcome judge_check(const PlannedResource& r, const Observation& o) {
   ResourceOutcome out;
   out.attempts = 1;
-  ObserveRequest req;
-  req.type = r.type;
-  req.resources.push_back(r.view());
-  ObserveResponse resp;
-  try {
-    resp = p.observe(req);
-  } catch (const std::exception& e) {
-    resp.results.clear();
+  if (o.error) {
     out.outcome = Outcome::kFailed;
-    out.error = Error::Internal(std::string("provider threw: ") + e.what()).on(r.id);
+    out.error = Error(*o.error).on(r.id);
     return out;
   }
-  if (resp.results.size() != 1 || resp.results[0].error) {
-    out.outcome = Outcome::kFailed;
-    out.error = resp.results.size() == 1 ? Error(*resp.results[0].error).on(r.id)
-                                         : Error::Internal("provider gave no observation").on(r.id);
-    return out;
-  }
-  const Observation& o = resp.results[0];
   bool restart = false;
   std::string why = o.exists ? check_failure(*r.type, r.desired, o.attrs, &restart) : "not found";
-  if (why.empty()) {
-    out.outcome = Outcome::kNoop;
-    return out;
-  }
+  if (why.empty()) return out;  // passed: a no-op
   out.outcome = Outcome::kFailed;
   out.error = Error::Conflict("check failed: " + why + (o.note.empty() ? "" : " (" + o.note + ")"))
                   .on(r.id);
@@ -79,14 +63,10 @@ Result<ApplyRequest> make_request(const PlannedResource& r, const ExecOptions& o
 
 // One provider call for one change or a batch of them, with exception capture and retry of
 // transient errors. Each change is judged on its own: only the ones that failed transiently are
-// sent again, after a backoff.
-std::vector<ResourceOutcome> run_changes(const Plan& plan, const std::vector<size_t>& idx,
-                                         Provider& p, const ExecOptions& opt) {
+// sent again, after a backoff. Runs on a worker thread.
+std::vector<ResourceOutcome> apply_changes(const Plan& plan, const std::vector<size_t>& idx,
+                                           Provider& p, const ExecOptions& opt) {
   std::vector<ResourceOutcome> out(idx.size());
-  if (idx.size() == 1 && plan.resources[idx[0]].deferred) {
-    out[0] = run_check(plan.resources[idx[0]], p);
-    return out;
-  }
   std::vector<size_t> todo;  // positions in idx still to apply
   std::vector<ApplyRequest> reqs;
   for (size_t k = 0; k < idx.size(); ++k) {
@@ -142,166 +122,281 @@ std::vector<ResourceOutcome> run_changes(const Plan& plan, const std::vector<siz
   return out;
 }
 
-}  // namespace
+// The state of one execute(). Everything but `finished_` belongs to the scheduler thread.
+class Scheduler {
+ public:
+  Scheduler(const Plan& plan, ProviderMap& providers, ApplyObserver& observer,
+            const ExecOptions& opt)
+      : plan_(plan),
+        providers_(providers),
+        observer_(observer),
+        opt_(opt),
+        n_(plan.resources.size()),
+        dependents_(n_),
+        waiting_(n_, 0),
+        state_(n_, kWaiting),
+        outcomes_(n_),
+        failed_dep_(n_),
+        pool_(static_cast<size_t>(std::max(1, opt.parallelism))) {}
 
-ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& observer,
-                     const ExecOptions& opt, std::vector<ResourceOutcome>* outcomes_out) {
-  const size_t n = plan.resources.size();
-  std::unordered_map<std::string, size_t> pos;
-  pos.reserve(n);
-  for (size_t i = 0; i < n; ++i) pos[plan.resources[i].id] = i;
-  std::vector<std::vector<size_t>> dependents(n);
-  std::vector<int> waiting(n, 0);
-  for (size_t i = 0; i < n; ++i)
-    for (const auto& d : plan.resources[i].depends_on)
-      if (auto it = pos.find(d); it != pos.end()) {
-        dependents[it->second].push_back(i);
-        ++waiting[i];
-      }
+  ApplySummary run(std::vector<ResourceOutcome>* outcomes_out) {
+    link();
+    while (done_ < n_ && !stop_) {
+      settle_ready();
+      if (!stop_) start_calls();
+      if (!stop_) run_checks();
+      if (stop_ || done_ >= n_) break;
+      if (!ready_.empty()) continue;
+      if (running_ == 0) break;  // nothing runs and nothing is ready: only reachable on a cycle
+      collect();
+    }
+    if (stop_) fail_the_rest();
+    while (running_ > 0) collect();
+    pool_.join();
+    if (outcomes_out) *outcomes_out = std::move(outcomes_);
+    return sum_;
+  }
 
-  std::vector<ResourceOutcome> outcomes(n);
-  std::vector<std::string> failed_dep(n);  // first failed/skipped dependency, if any
-  // What others wait for goes first (stable: plan order otherwise), so that their dependents
-  // become ready early and go out beside the rest instead of after it.
-  std::vector<size_t> initial;
-  for (size_t i = 0; i < n; ++i)
-    if (waiting[i] == 0) initial.push_back(i);
-  std::stable_sort(initial.begin(), initial.end(),
-                   [&](size_t a, size_t b) { return dependents[a].size() > dependents[b].size(); });
-  std::deque<size_t> ready(initial.begin(), initial.end());
+ private:
+  enum State : char { kWaiting, kRunning, kDone };
+  using Call = std::vector<size_t>;  // positions in plan.resources, one provider call
 
-  std::mutex mu;
-  std::condition_variable cv;
-  // Answers of finished calls: the changes of a call and their outcomes (guarded by mu).
-  std::deque<std::pair<std::vector<size_t>, std::vector<ResourceOutcome>>> finished;
-  std::map<std::string, int> running_per_provider;
-  int running = 0;
-  size_t done = 0;
-  ApplySummary sum;
-  boost::asio::thread_pool pool(static_cast<size_t>(std::max(1, opt.parallelism)));
+  // Dependencies by position; what others wait for goes first (stable: plan order otherwise),
+  // so that their dependents become ready early and go out beside the rest instead of after it.
+  void link() {
+    std::unordered_map<std::string, size_t> pos;
+    pos.reserve(n_);
+    for (size_t i = 0; i < n_; ++i) pos[plan_.resources[i].id] = i;
+    for (size_t i = 0; i < n_; ++i)
+      for (const auto& d : plan_.resources[i].depends_on)
+        if (auto it = pos.find(d); it != pos.end()) {
+          dependents_[it->second].push_back(i);
+          ++waiting_[i];
+        }
+    std::vector<size_t> initial;
+    for (size_t i = 0; i < n_; ++i)
+      if (waiting_[i] == 0) initial.push_back(i);
+    std::stable_sort(initial.begin(), initial.end(), [&](size_t a, size_t b) {
+      return dependents_[a].size() > dependents_[b].size();
+    });
+    ready_.assign(initial.begin(), initial.end());
+  }
 
-  auto complete = [&](size_t i, ResourceOutcome o) {
+  // observer.batch_end(); the first failure stops the run (later ones can only be logged).
+  bool end_batch() {
+    Status st = observer_.batch_end();
+    if (st.ok()) return true;
+    if (!stop_)
+      stop_ = st.error();
+    else
+      spdlog::error("{}", st.error().str());
+    return false;
+  }
+
+  void complete(size_t i, ResourceOutcome o) {
     switch (o.outcome) {
       case Outcome::kApplied:
-        ++sum.applied;
+        ++sum_.applied;
         break;
       case Outcome::kFailed:
-        ++sum.failed;
+        ++sum_.failed;
         break;
       case Outcome::kSkipped:
-        ++sum.skipped;
+        ++sum_.skipped;
         break;
       case Outcome::kBlocked:
-        ++sum.blocked;
+        ++sum_.blocked;
         break;
       case Outcome::kNoop:
-        ++sum.noop;
+        ++sum_.noop;
         break;
     }
     bool bad = o.outcome == Outcome::kFailed || o.outcome == Outcome::kSkipped;
-    observer.finished(plan.resources[i], o);
-    outcomes[i] = std::move(o);
-    ++done;
-    for (size_t d : dependents[i]) {
-      if (bad && failed_dep[d].empty()) failed_dep[d] = plan.resources[i].id;
-      if (--waiting[d] == 0) ready.push_back(d);
+    observer_.finished(plan_.resources[i], o);
+    outcomes_[i] = std::move(o);
+    state_[i] = kDone;
+    ++done_;
+    for (size_t d : dependents_[i]) {
+      if (bad && failed_dep_[d].empty()) failed_dep_[d] = plan_.resources[i].id;
+      if (--waiting_[d] == 0) ready_.push_back(d);
     }
-  };
+  }
 
-  auto cap = [&](const std::string& prov) {
-    auto it = providers.find(prov);
-    return it == providers.end() ? 1 : std::max(1, it->second->max_parallel());
-  };
-  // Changes that are ready but wait for room, per provider: handing work out costs
-  // O(providers) per wake-up, however many changes wait.
-  std::map<std::string, std::deque<size_t>> waiting_room;
-  std::map<std::string, size_t> calls_to;  // calls started, per provider
+  // What a change that the run's stop kept from its provider is reported as.
+  ResourceOutcome stopped(const PlannedResource& r) const {
+    ResourceOutcome o;
+    o.outcome = Outcome::kFailed;
+    Error e = *stop_;
+    e.message =
+        std::string(r.deferred ? "not checked" : "not applied") + ", the run stopped: " + e.message;
+    o.error = std::move(e).on(r.id);
+    return o;
+  }
 
-  while (done < n) {
-    // Settle everything ready that needs no provider call; queue the changes.
-    observer.batch_begin();
-    while (!ready.empty()) {
-      size_t i = ready.front();
-      ready.pop_front();
-      const PlannedResource& r = plan.resources[i];
-      if (!failed_dep[i].empty() && needs_work(r)) {
-        ResourceOutcome o;
-        o.outcome = Outcome::kSkipped;
-        o.because = failed_dep[i];
-        complete(i, std::move(o));
-      } else if (!needs_work(r)) {
+  void fail(const Call& call) {
+    observer_.batch_begin();
+    for (size_t i : call) complete(i, stopped(plan_.resources[i]));
+    end_batch();
+  }
+
+  // Every resource neither done nor running: changes fail with the stop's error, the rest is
+  // reported as it was planned.
+  void fail_the_rest() {
+    observer_.batch_begin();
+    for (size_t i = 0; i < n_; ++i) {
+      if (state_[i] != kWaiting) continue;
+      const PlannedResource& r = plan_.resources[i];
+      if (needs_work(r)) {
+        complete(i, stopped(r));
+      } else {
         ResourceOutcome o;
         o.outcome = r.action == Action::kBlocked ? Outcome::kBlocked : Outcome::kNoop;
         complete(i, std::move(o));
-      } else if (!providers.count(r.provider)) {
-        ResourceOutcome o;
-        o.outcome = Outcome::kFailed;
-        o.error = Error::Internal("no provider '" + r.provider + "'").on(r.id);
-        complete(i, std::move(o));
-      } else {
-        waiting_room[r.provider].push_back(i);
       }
     }
-    observer.batch_end();
-    // Start what fits under the caps: one call per change, or per batch of changes for a
-    // provider that takes batches (the ready changes spread over the calls that fit). A call's
-    // intents are recorded (batch_end) before it starts, call by call, so the first call does
-    // not wait for the intents of all the others.
-    for (auto& [prov, q] : waiting_room) {
-      int room = cap(prov) - running_per_provider[prov];
-      Provider* p = providers.at(prov).get();
+    end_batch();
+  }
+
+  // Settles everything ready that needs no provider call; queues the changes and the checks.
+  void settle_ready() {
+    observer_.batch_begin();
+    while (!ready_.empty()) {
+      size_t i = ready_.front();
+      ready_.pop_front();
+      const PlannedResource& r = plan_.resources[i];
+      ResourceOutcome o;
+      if (!failed_dep_[i].empty() && needs_work(r)) {
+        o.outcome = Outcome::kSkipped;
+        o.because = failed_dep_[i];
+      } else if (!needs_work(r)) {
+        o.outcome = r.action == Action::kBlocked ? Outcome::kBlocked : Outcome::kNoop;
+      } else if (!providers_.count(r.provider)) {
+        o.outcome = Outcome::kFailed;
+        o.error = Error::Internal("no provider '" + r.provider + "'").on(r.id);
+      } else {
+        if (r.deferred)
+          checks_.push_back(i);
+        else
+          waiting_room_[r.provider].push_back(i);
+        continue;
+      }
+      complete(i, std::move(o));
+    }
+    end_batch();
+  }
+
+  int cap(const std::string& prov) const {
+    auto it = providers_.find(prov);
+    return it == providers_.end() ? 1 : std::max(1, it->second->max_parallel());
+  }
+
+  // Starts what fits under the caps: one call per change, or per batch of changes for a
+  // provider that takes batches (the ready changes spread over the calls that fit). A call's
+  // intents are recorded (batch_end) before it starts.
+  void start_calls() {
+    for (auto& [prov, q] : waiting_room_) {
+      int room = cap(prov) - running_per_provider_[prov];
+      Provider* p = providers_.at(prov).get();
       size_t max_batch = std::max<size_t>(1, p->max_batch());
-      while (!q.empty() && room > 0 && running < opt.parallelism) {
-        size_t slots = static_cast<size_t>(std::min(room, opt.parallelism - running));
+      while (!q.empty() && room > 0 && running_ < opt_.parallelism) {
+        size_t slots = static_cast<size_t>(std::min(room, opt_.parallelism - running_));
         size_t take = std::min(max_batch, (q.size() + slots - 1) / slots);
-        // The first call to a provider is an eighth of that: the target starts on it while the
-        // larger ones are journaled and prepared.
-        if (calls_to[prov]++ == 0) take = std::max<size_t>(1, take / 8);
-        std::vector<size_t> call;
-        observer.batch_begin();
+        Call call;
+        observer_.batch_begin();
         while (!q.empty() && call.size() < take) {
           size_t i = q.front();
-          // A deferred check is an observation, not a change: it goes alone.
-          if (plan.resources[i].deferred && !call.empty()) break;
           q.pop_front();
-          observer.started(plan.resources[i]);
+          observer_.started(plan_.resources[i]);
           call.push_back(i);
-          if (plan.resources[i].deferred) break;
         }
-        observer.batch_end();
+        if (!end_batch()) {
+          fail(call);
+          return;
+        }
         --room;
-        ++running;
-        ++running_per_provider[prov];
-        boost::asio::post(pool, [&, p, call = std::move(call)] {
-          std::vector<ResourceOutcome> o = run_changes(plan, call, *p, opt);
-          std::lock_guard<std::mutex> lk(mu);
-          finished.emplace_back(call, std::move(o));
-          cv.notify_one();
+        ++running_;
+        ++running_per_provider_[prov];
+        for (size_t i : call) state_[i] = kRunning;
+        boost::asio::post(pool_, [this, p, call = std::move(call)] {
+          std::vector<ResourceOutcome> o = apply_changes(plan_, call, *p, opt_);
+          std::lock_guard<std::mutex> lk(mu_);
+          finished_.emplace_back(call, std::move(o));
+          cv_.notify_one();
         });
       }
     }
-    if (done >= n) break;
-    if (running == 0) {
-      if (!ready.empty()) continue;
-      break;  // nothing runs and nothing is ready: only reachable on a cycle
+  }
+
+  // Deferred checks: observed here, on the scheduler thread, batched by provider and type.
+  void run_checks() {
+    if (checks_.empty()) return;
+    Call call = std::move(checks_);
+    checks_.clear();
+    observer_.batch_begin();
+    for (size_t i : call) observer_.started(plan_.resources[i]);
+    if (!end_batch()) {
+      fail(call);
+      return;
     }
-    std::deque<std::pair<std::vector<size_t>, std::vector<ResourceOutcome>>> results;
+    std::vector<ObserveItem> items;
+    items.reserve(call.size());
+    for (size_t i : call) items.push_back({plan_.resources[i].view(), plan_.resources[i].provider});
+    std::vector<Observation> seen = observe_all(items, providers_, nullptr);
+    observer_.batch_begin();
+    for (size_t k = 0; k < call.size(); ++k)
+      complete(call[k], judge_check(plan_.resources[call[k]], seen[k]));
+    end_batch();
+  }
+
+  // Waits for at least one call to finish and reports every finished one.
+  void collect() {
+    std::deque<std::pair<Call, std::vector<ResourceOutcome>>> results;
     {
-      std::unique_lock<std::mutex> lk(mu);
-      cv.wait(lk, [&] { return !finished.empty(); });
-      results.swap(finished);
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return !finished_.empty(); });
+      results.swap(finished_);
     }
-    observer.batch_begin();
+    observer_.batch_begin();
     for (auto& [call, outs] : results) {
-      --running;
-      --running_per_provider[plan.resources[call.front()].provider];
+      --running_;
+      --running_per_provider_[plan_.resources[call.front()].provider];
       for (size_t k = 0; k < call.size(); ++k) complete(call[k], std::move(outs[k]));
     }
-    observer.batch_end();
+    end_batch();
   }
-  pool.join();
-  if (outcomes_out) *outcomes_out = std::move(outcomes);
-  return sum;
+
+  const Plan& plan_;
+  ProviderMap& providers_;
+  ApplyObserver& observer_;
+  const ExecOptions& opt_;
+  const size_t n_;
+  std::vector<std::vector<size_t>> dependents_;
+  std::vector<int> waiting_;  // dependencies not yet done
+  std::vector<State> state_;
+  std::vector<ResourceOutcome> outcomes_;
+  std::vector<std::string> failed_dep_;  // first failed/skipped dependency, if any
+  std::deque<size_t> ready_;
+  // Ready changes that wait for room, per provider: handing work out costs O(providers) per
+  // wake-up, however many changes wait.
+  std::map<std::string, std::deque<size_t>> waiting_room_;
+  Call checks_;  // ready deferred checks
+  std::map<std::string, int> running_per_provider_;
+  int running_ = 0;  // calls handed to the pool and not yet collected
+  size_t done_ = 0;
+  ApplySummary sum_;
+  std::optional<Error> stop_;  // why the run stopped (an observer could not record a batch)
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<Call, std::vector<ResourceOutcome>>> finished_;  // guarded by mu_
+  boost::asio::thread_pool pool_;  // last: joined before the state it uses goes
+};
+
+}  // namespace
+
+ApplySummary execute(const Plan& plan, ProviderMap& providers, ApplyObserver& observer,
+                     const ExecOptions& opt, std::vector<ResourceOutcome>* outcomes) {
+  return Scheduler(plan, providers, observer, opt).run(outcomes);
 }
 
 }  // namespace converge

@@ -1,12 +1,17 @@
 // Executor: applies a Plan in dependency order, independent resources in parallel.
 //
-// Like ninja's Builder: the scheduler thread owns all state (what is ready, running, done) and
-// hands one change at a time to a worker in a thread pool (Boost.Asio); workers get immutable
-// inputs (the planned resource, its resolved secrets) and return an outcome through a queue.
-// At most `parallelism` changes run at once, and at most Provider::max_parallel() per provider.
+// Like ninja's Builder: the scheduler thread (the caller of execute()) owns all state (what is
+// ready, running, done) and hands one change, or one batch of changes for a provider that takes
+// batches, at a time to a worker in a thread pool (Boost.Asio); workers get immutable inputs (the
+// planned resources, their resolved secrets) and return outcomes through a queue. At most
+// `parallelism` calls run at once, and at most Provider::max_parallel() per provider.
 // A failure marks every resource that depends on it skipped and lets independent work finish.
 // Every provider call is wrapped: exceptions become errors, transient errors are retried with
-// backoff. Observers are called on the scheduler thread only, never concurrently.
+// backoff.
+//
+// Threads: observers are called on the scheduler thread only, never concurrently. Deferred
+// checks (checks judged after their dependencies are applied) are observed on the scheduler
+// thread too, so Provider::observe() keeps its contract: one thread, never two at once.
 #pragma once
 
 #include <chrono>
@@ -40,7 +45,10 @@ class ApplyObserver {
   // writes them somewhere durable can do it in one go. Every started() of a group is followed by
   // batch_end() before any of those changes is handed to its provider.
   virtual void batch_begin() {}
-  virtual void batch_end() {}
+  // Not ok when the group could not be recorded. The run then stops: none of the group's
+  // changes is handed to a provider; they and every change not yet started are reported failed
+  // with this error; calls already running finish and are reported; execute() returns.
+  virtual Status batch_end() { return {}; }
 };
 
 struct ExecOptions {

@@ -2,7 +2,7 @@
 
 #include <doctest/doctest.h>
 
-#include "providers/registry.h"
+#include "tests/support/kinds.h"
 
 using namespace converge;
 
@@ -21,7 +21,7 @@ struct Built {
 };
 Built build(const std::string& text) {
   Built b;
-  b.lr = load_manifest_string(text, "g.toml", provider_kinds());
+  b.lr = load_manifest_string(text, "g.toml", test::kinds());
   REQUIRE(b.lr.ok());
   b.g = Graph::build(b.lr.manifest, &b.errors);
   return b;

@@ -1,13 +1,9 @@
 #include "engine/journal.h"
 
 #include <signal.h>
-#include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
-#include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -106,10 +102,6 @@ std::string desired_fingerprint(const AttrMap& desired) {
   return content_hash(enc);
 }
 
-// Background bookkeeping (a checkpoint, writing out the plan) yields the CPU to the run's own
-// work: on Linux the nice value of the calling thread alone.
-static void lower_priority() { (void)setpriority(PRIO_PROCESS, 0, 10); }
-
 std::string default_journal_path(const std::string& lab_path) {
   if (const char* env = std::getenv("CONVERGE_JOURNAL"); env && *env) return env;
   std::string lab = lab_path.empty() ? ".converge/lab.sqlite" : lab_path;
@@ -117,30 +109,13 @@ std::string default_journal_path(const std::string& lab_path) {
   return (dir.empty() ? std::filesystem::path(".") : dir).append("journal.sqlite").string();
 }
 
-void Journal::checkpoint_in_background() {
-  if (checkpointer_.joinable()) return;
-  checkpointer_ = std::thread([path = path_] {
-    lower_priority();
-    sqlite3* db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) ==
-        SQLITE_OK) {
-      sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-      // PASSIVE: copies what it can without waiting for (or blocking) this run's writes.
-      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    }
-    sqlite3_close(db);
-  });
-}
-
 Journal::~Journal() {
-  if (plan_json_.valid()) (void)store_plan(true);
-  if (checkpointer_.joinable()) checkpointer_.join();
   for (auto& [sql, st] : cache_) sqlite3_finalize(st);
   if (db_) sqlite3_close(db_);
 }
 
 // A prepared statement kept for the journal's lifetime (intents and outcomes are written once per
-// change: preparing each time cost more than the insert), reset and ready to bind.
+// change, so they are prepared once), reset and ready to bind.
 sqlite3_stmt* Journal::cached(const char* sql) {
   auto it = cache_.find(sql);
   if (it == cache_.end()) {
@@ -181,17 +156,12 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path) {
                       nullptr) != SQLITE_OK)
     return j->err("cannot open");
   sqlite3_busy_timeout(j->db_, 10000);
-  // No checkpoint (copying the write-ahead log into the database, with an fsync) when a run
-  // closes the journal: checkpoint_in_background() does it beside the next run's work. The
-  // automatic checkpoint, which a commit runs in the foreground, waits until the log holds 32 MiB
-  // (not SQLite's 4 MiB: one run with a large plan would pay for it in the middle of applying),
-  // so it only bounds the log. Committed data is in the log either way.
-  sqlite3_db_config(j->db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  sqlite3_wal_autocheckpoint(j->db_, 8192);
+  // Durability as journal.h states it. journal_size_limit: a log that one large run grew is
+  // truncated back to 16 MiB when it is next reset.
   CONVERGE_TRY(j->exec(
       "PRAGMA journal_size_limit=16777216;"
       "PRAGMA journal_mode=WAL;"
-      "PRAGMA synchronous=NORMAL;"
+      "PRAGMA synchronous=FULL;"
       "CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
       "manifest TEXT,"
       " manifest_hash TEXT, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL, host TEXT, "
@@ -266,29 +236,39 @@ Result<std::vector<RunRecord>> Journal::recover_interrupted() {
 }
 
 Result<int64_t> Journal::begin_run(const std::string& kind, const Plan& plan, int64_t undoes) {
-  sqlite3_stmt* s = cached(
-      "INSERT INTO runs(kind, manifest, manifest_hash, started, status, host, pid, undoes)"
-      " VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7)");
-  if (!s) return err("insert");
-  bind_text(s, 1, kind);
-  bind_text(s, 2, canonical_manifest(plan.manifest_path));
-  bind_text(s, 3, plan.manifest_hash);
-  bind_text(s, 4, now_iso());
-  bind_text(s, 5, hostname());
-  sqlite3_bind_int64(s, 6, static_cast<int64_t>(getpid()));
-  sqlite3_bind_int64(s, 7, undoes);
-  if (sqlite3_step(s) != SQLITE_DONE) return err("insert run");
-  auto run = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
-  // The plan without its no-ops (a 100,000-resource plan is mostly no-ops), on one line, written
-  // out while the first changes are applied and stored with the next batch's commit or by
-  // end_run(). (A run killed before that has intents and outcomes but no plan to undo.)
-  if (plan_json_.valid()) CONVERGE_TRY(store_plan(true));
-  plan_run_ = run;
-  plan_json_ = std::async(std::launch::async, [&plan] {
-    lower_priority();
-    return plan.to_json(-1, true);
-  });
-  return run;
+  CONVERGE_TRY(exec("BEGIN IMMEDIATE"));
+  auto written = [&]() -> Result<int64_t> {
+    sqlite3_stmt* s = cached(
+        "INSERT INTO runs(kind, manifest, manifest_hash, started, status, host, pid, undoes)"
+        " VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7)");
+    if (!s) return err("insert");
+    bind_text(s, 1, kind);
+    bind_text(s, 2, canonical_manifest(plan.manifest_path));
+    bind_text(s, 3, plan.manifest_hash);
+    bind_text(s, 4, now_iso());
+    bind_text(s, 5, hostname());
+    sqlite3_bind_int64(s, 6, static_cast<int64_t>(getpid()));
+    sqlite3_bind_int64(s, 7, undoes);
+    if (sqlite3_step(s) != SQLITE_DONE) return err("insert run");
+    auto run = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+    // Without its no-ops (a large plan is mostly no-ops), on one line.
+    std::string json = plan.to_json(-1, true);
+    s = cached("INSERT INTO plans(run, plan) VALUES(?1, ?2)");
+    if (!s) return err("insert");
+    sqlite3_bind_int64(s, 1, run);
+    bind_text_static(s, 2, json);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);  // lets go of the bound text before `json` goes
+    if (rc != SQLITE_DONE) return err("insert plan");
+    return run;
+  }();
+  if (written.ok()) {
+    Status commit = exec("COMMIT");
+    if (commit.ok()) return written;
+    written = commit.error();
+  }
+  if (!sqlite3_get_autocommit(db_)) (void)exec("ROLLBACK");
+  return written;
 }
 
 Status Journal::intent(int64_t run, const PlannedResource& r) {
@@ -305,7 +285,8 @@ Status Journal::intent(int64_t run, const PlannedResource& r) {
   }
   ch.end_array();
   int64_t seq = static_cast<int64_t>(seq_.size()) + 1;
-  seq_[std::to_string(run) + "|" + r.id] = seq;
+  std::string key = std::to_string(run) + "|" + r.id;
+  if (seq_.count(key)) return Error::Internal("journal: " + r.id + " started twice");
   sqlite3_stmt* s = cached(
       "INSERT INTO changes(run, seq, resource, type, action, status, changes, started)"
       " VALUES(?1, ?2, ?3, ?4, ?5, 'intent', ?6, ?7)");
@@ -319,6 +300,8 @@ Status Journal::intent(int64_t run, const PlannedResource& r) {
   std::string at = now_iso();
   bind_text_static(s, 7, at);
   if (sqlite3_step(s) != SQLITE_DONE) return err("insert change");
+  seq_.emplace(key, seq);
+  batch_keys_.push_back(std::move(key));
   return {};
 }
 
@@ -348,22 +331,7 @@ Status Journal::outcome(int64_t run, const PlannedResource& r, const ResourceOut
   return {};
 }
 
-Status Journal::store_plan(bool wait) {
-  if (!plan_json_.valid()) return {};
-  if (!wait && plan_json_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return {};
-  std::string json = plan_json_.get();
-  sqlite3_stmt* s = cached("INSERT INTO plans(run, plan) VALUES(?1, ?2)");
-  if (!s) return err("insert");
-  sqlite3_bind_int64(s, 1, plan_run_);
-  bind_text(s, 2, json);
-  if (sqlite3_step(s) != SQLITE_DONE) return err("insert plan");
-  sqlite3_reset(s);  // lets go of the bound text before `json` goes
-  sqlite3_clear_bindings(s);
-  return {};
-}
-
 Status Journal::end_run(int64_t run, const std::string& status, const std::string& summary) {
-  CONVERGE_TRY(store_plan(true));
   Stmt s(db_, "UPDATE runs SET status=?2, finished=?3, summary=?4 WHERE id=?1");
   if (!s.ok()) return err("update");
   s.bind(1, run).bind(2, status).bind(3, now_iso()).bind(4, summary);
@@ -371,11 +339,29 @@ Status Journal::end_run(int64_t run, const std::string& status, const std::strin
   return {};
 }
 
-Status Journal::begin_batch() { return exec("BEGIN IMMEDIATE"); }
+Status Journal::begin_batch() {
+  batch_keys_.clear();
+  return exec("BEGIN IMMEDIATE");
+}
+
 Status Journal::commit_batch() {
-  Status plan = store_plan(false);
   Status commit = exec("COMMIT");
-  return plan.ok() ? commit : plan;
+  if (commit.ok())
+    batch_keys_.clear();
+  else
+    rollback_batch();
+  return commit;
+}
+
+void Journal::rollback_batch() {
+  if (!sqlite3_get_autocommit(db_)) (void)exec("ROLLBACK");
+  forget_batch();
+}
+
+// The intents of a batch that was rolled back were never written: outcome() writes them anew.
+void Journal::forget_batch() {
+  for (const auto& k : batch_keys_) seq_.erase(k);
+  batch_keys_.clear();
 }
 
 Result<std::vector<ChangeRecord>> Journal::changes(int64_t run) {
@@ -490,6 +476,43 @@ void classify_changes(Journal& j, Plan& plan) {
     r.cause = it == before.end() || it->second != desired_fingerprint(r.desired) ? "intentional"
                                                                                  : "corrective";
   }
+}
+
+// ---- JournalObserver ----
+
+void JournalObserver::keep(const Status& s) {
+  if (!s.ok() && !error_) error_ = s.error();
+}
+
+void JournalObserver::batch_begin() {
+  error_.reset();
+  Status s = j_.begin_batch();
+  open_ = s.ok();
+  keep(s);
+  next_.batch_begin();
+}
+
+void JournalObserver::started(const PlannedResource& r) {
+  if (!error_) keep(j_.intent(run_, r));
+  next_.started(r);
+}
+
+void JournalObserver::finished(const PlannedResource& r, const ResourceOutcome& o) {
+  if (!error_ && o.outcome != Outcome::kNoop && o.outcome != Outcome::kBlocked)
+    keep(j_.outcome(run_, r, o));
+  next_.finished(r, o);
+}
+
+Status JournalObserver::batch_end() {
+  if (error_) {
+    if (open_) j_.rollback_batch();
+  } else if (open_) {
+    keep(j_.commit_batch());
+  }
+  open_ = false;
+  Status next = next_.batch_end();
+  if (error_) return *error_;
+  return next;
 }
 
 }  // namespace converge

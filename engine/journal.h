@@ -1,23 +1,34 @@
 // Journal: a record of every converge run (plan, apply, drift, undo) in one SQLite file.
 //
-// A run row is written when a run starts (status "running", with host and pid) and closed when
-// it ends. Each change's intent is written before the provider is called and its outcome after,
-// so a run killed at any moment is visible as such: the next run marks it "interrupted".
+// Write-ahead: begin_run() commits the run's row (status "running", with host and pid) and its
+// plan (the changes, not the no-ops) in one transaction before anything is applied. During the
+// run a JournalObserver commits each batch of intents before the executor hands those changes to
+// a provider, and each batch of outcomes after the calls return; a batch that cannot be committed
+// stops the run (ApplyObserver::batch_end()). end_run() closes the row. A run killed at any
+// moment is visible as such: the next run marks it "interrupted", together with its intents that
+// have no outcome (those changes may or may not have reached the target).
+//
+// Durability (journal_mode=WAL, synchronous=FULL): a commit returns only after the write-ahead
+// log has been fsynced, so everything committed survives a process crash (SIGKILL included) and
+// a power loss or OS crash; an uncommitted tail of the log is discarded when the file is next
+// opened. (synchronous=NORMAL would fsync the log only at checkpoints: the last commits, intents
+// included, could be lost on power loss after the provider was called.) SQLite checkpoints the
+// log into the database on its own (every 1000 pages, and when the last connection closes).
+//
 // Alongside, the journal keeps, per manifest version, a fingerprint of each resource's desired
 // attributes, which tells intentional changes (the manifest changed) from corrective ones (the
 // environment changed). Only secret *references* are ever stored, never secrets.
-// Thread-safety: none; the executor calls it from its scheduler thread only.
+// Thread-safety: none; one thread uses a Journal (the executor calls its observer from the
+// scheduler thread only).
 #pragma once
 
 #include <sqlite3.h>
 
-#include <future>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -59,16 +70,17 @@ class Journal {
 
   // Runs left "running" by a process that is gone become "interrupted"; returns them.
   Result<std::vector<RunRecord>> recover_interrupted();
-  // Starts a run; stores the plan's changes (not its no-ops) so the run can be shown and undone.
-  // The plan is written out on a thread of its own (`plan` must stay alive and unchanged until
-  // end_run()) and stored with the first batch committed after that, or by end_run().
+  // Starts a run: commits its row and the plan's changes (not its no-ops), so that the run can
+  // be shown and undone whenever it stops. REQUIRES: no batch is open.
   Result<int64_t> begin_run(const std::string& kind, const Plan& plan, int64_t undoes = 0);
   Status intent(int64_t run, const PlannedResource& r);
   Status outcome(int64_t run, const PlannedResource& r, const ResourceOutcome& o);
   Status end_run(int64_t run, const std::string& status, const std::string& summary);
-  // Groups the writes between them into one transaction (one commit for many intents).
+  // Groups the writes between them into one transaction (one commit for many intents). A
+  // commit that fails rolls the batch back; rollback_batch() drops an open batch on purpose.
   Status begin_batch();
   Status commit_batch();
+  void rollback_batch();
 
   Result<std::vector<RunRecord>> runs(int limit);
   Result<RunRecord> run(int64_t id);
@@ -85,9 +97,6 @@ class Journal {
   Result<std::map<std::string, std::string>> desired_fingerprints(const std::string& manifest_hash);
 
   const std::string& path() const { return path_; }
-  // Moves what earlier runs wrote to the write-ahead log into the database file, on a thread of
-  // its own with a connection of its own, so that no run waits for the fsync.
-  void checkpoint_in_background();
 
  private:
   Journal() = default;
@@ -95,17 +104,33 @@ class Journal {
   Error err(const std::string& what) const;
   sqlite3_stmt* cached(const char* sql);
   sqlite3* db_ = nullptr;
+  void forget_batch();
   std::map<const char*, sqlite3_stmt*> cache_;  // by the address of the statement's text
-  std::thread checkpointer_;
-  // begin_run()'s plan as JSON, being written out; stored in the plans table by the connection
-  // itself (a second connection would wait for this one's write lock with SQLite's sleeping
-  // busy handler while the changes are journaled).
-  std::future<std::string> plan_json_;
-  int64_t plan_run_ = 0;
-  Status store_plan(bool wait);
   std::string path_;
   JsonWriter intent_json_;                        // reused by intent()
   std::unordered_map<std::string, int64_t> seq_;  // "run|resource" -> change seq
+  std::vector<std::string> batch_keys_;           // keys of seq_ added in the open batch
+};
+
+// Journals a run as the executor goes: each change's intent before its provider is called, its
+// outcome after, a batch per transaction. batch_end() returns the batch's first failure (a write
+// or the commit; the batch is then rolled back), which stops the run. Every call is passed on to
+// `next` (e.g. the console). REQUIRES: `j` and `next` outlive it; run is begin_run()'s id.
+class JournalObserver : public ApplyObserver {
+ public:
+  JournalObserver(Journal& j, int64_t run, ApplyObserver& next) : j_(j), run_(run), next_(next) {}
+  void started(const PlannedResource& r) override;
+  void finished(const PlannedResource& r, const ResourceOutcome& o) override;
+  void batch_begin() override;
+  Status batch_end() override;
+
+ private:
+  void keep(const Status& s);
+  Journal& j_;
+  int64_t run_;
+  ApplyObserver& next_;
+  bool open_ = false;           // a batch transaction is open
+  std::optional<Error> error_;  // the open batch's first failure
 };
 
 std::string canonical_manifest(const std::string& path);

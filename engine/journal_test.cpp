@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 
 using namespace converge;
@@ -37,12 +38,47 @@ Plan small_plan() {
 }
 }  // namespace
 
+// SQL run on a connection of its own: what it sees was committed.
+std::string query_one(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  std::string out;
+  auto row = [](void* o, int, char** v, char**) {
+    *static_cast<std::string*>(o) = v[0] ? v[0] : "NULL";
+    return 0;
+  };
+  char* e = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), row, &out, &e);
+  std::string why = e ? e : "";
+  sqlite3_free(e);
+  sqlite3_close(db);
+  REQUIRE_MESSAGE(rc == SQLITE_OK, why);
+  return out;
+}
+
+TEST_CASE("journal: begin_run commits the run and its plan before anything is applied") {
+  TempDir d;
+  std::string path = (d.p / "j.sqlite").string();
+  auto j = Journal::open(path);
+  REQUIRE(j.ok());
+  auto run = (*j)->begin_run("run", small_plan());
+  REQUIRE(run.ok());
+  // Seen from another connection, as a process after a crash of this one would see it.
+  std::string id = std::to_string(*run);
+  CHECK(query_one(path, "SELECT status FROM runs WHERE id=" + id) == "running");
+  CHECK(query_one(path, "SELECT count(*) FROM plans WHERE run=" + id) == "1");
+  CHECK(query_one(path, "PRAGMA journal_mode") == "wal");
+  auto back = (*j)->plan_of(*run);
+  REQUIRE(back.ok());
+  REQUIRE(back->resources.size() == 1);
+  CHECK(back->resources[0].id == "ou.x");
+}
+
 TEST_CASE("journal: a run's plan (its changes) is stored beside the run and read back") {
   TempDir d;
   auto j = Journal::open((d.p / "j.sqlite").string());
   REQUIRE(j.ok());
-  Plan plan = small_plan();  // alive until end_run(): a thread of the journal writes it
-  auto run = (*j)->begin_run("run", plan);
+  auto run = (*j)->begin_run("run", small_plan());
   REQUIRE(run.ok());
   REQUIRE((*j)->end_run(*run, "succeeded", "1 applied").ok());
   auto back = (*j)->plan_of(*run);
@@ -140,4 +176,93 @@ TEST_CASE(
   auto later = (*j)->changed_after(0, {"ou.x", "ou.y", "ou.z", "ou.w"});
   REQUIRE(later.ok());
   CHECK(*later == std::set<std::string>{"ou.x", "ou.w"});
+}
+
+namespace {
+// Counts apply() calls; every change succeeds.
+class CountingProvider : public Provider {
+ public:
+  ObserveResponse observe(const ObserveRequest& req) override {
+    ObserveResponse r;
+    r.results.resize(req.resources.size());
+    return r;
+  }
+  ApplyResponse apply(const ApplyRequest&) override {
+    ++calls;
+    return {};
+  }
+  std::atomic<int> calls{0};
+};
+
+struct ObservedRun {
+  ProviderMap providers;
+  CountingProvider* provider = nullptr;
+  ApplySummary sum;
+  std::vector<ResourceOutcome> out;
+  ObservedRun(Journal& j, int64_t run, const Plan& plan) {
+    auto p = std::make_unique<CountingProvider>();
+    provider = p.get();
+    providers["lab"] = std::move(p);
+    ApplyObserver quiet;
+    JournalObserver obs(j, run, quiet);
+    sum = execute(plan, providers, obs, ExecOptions{}, &out);
+  }
+};
+
+Plan two_changes() {
+  Plan p = small_plan();
+  PlannedResource r = p.resources[0];
+  r.id = "ou.y";
+  r.depends_on = {"ou.x"};
+  p.resources.push_back(r);
+  return p;
+}
+}  // namespace
+
+TEST_CASE("journal observer: intents before the provider call, outcomes after") {
+  TempDir d;
+  auto j = Journal::open((d.p / "j.sqlite").string());
+  REQUIRE(j.ok());
+  Plan plan = two_changes();
+  auto run = (*j)->begin_run("run", plan);
+  REQUIRE(run.ok());
+  ObservedRun r(**j, *run, plan);
+  CHECK(r.provider->calls == 2);
+  CHECK(r.sum.applied == 2);
+  auto ch = (*j)->changes(*run);
+  REQUIRE(ch.ok());
+  REQUIRE(ch->size() == 2);
+  CHECK((*ch)[0].resource == "ou.x");
+  CHECK((*ch)[0].status == "applied");
+  CHECK((*ch)[1].resource == "ou.y");
+  CHECK((*ch)[1].status == "applied");
+}
+
+TEST_CASE("journal observer: an intent the journal cannot commit stops the run, no provider call") {
+  TempDir d;
+  std::string path = (d.p / "j.sqlite").string();
+  auto j = Journal::open(path);
+  REQUIRE(j.ok());
+  Plan plan = two_changes();
+  auto run = (*j)->begin_run("run", plan);
+  REQUIRE(run.ok());
+  // From now on the database refuses every change row (as a full disk would).
+  query_one(path,
+            "CREATE TRIGGER refuse BEFORE INSERT ON changes BEGIN"
+            " SELECT RAISE(ABORT, 'database or disk is full'); END;");
+  ObservedRun r(**j, *run, plan);
+  CHECK(r.provider->calls == 0);
+  CHECK(r.sum.failed == 2);
+  CHECK(r.sum.applied == 0);
+  CHECK(r.sum.noop == 1);
+  for (const auto& o : r.out) {
+    if (o.outcome == Outcome::kNoop) continue;
+    REQUIRE(o.error);
+    CHECK(o.error->message.find("not applied, the run stopped: journal " + path) == 0);
+    CHECK(o.error->message.find("database or disk is full") != std::string::npos);
+  }
+  // Nothing half-written: the batch was rolled back; the run and its plan stay for `show`.
+  CHECK(query_one(path, "SELECT count(*) FROM changes") == "0");
+  CHECK((*j)->plan_of(*run).ok());
+  CHECK((*j)->end_run(*run, "failed", "0 applied, 2 failed").ok());
 }

@@ -1,9 +1,9 @@
-// A streaming JSON writer for the large documents converge writes (plans, journal entries):
-// nlohmann::json builds a tree of std::maps first, which costs ~100x the bytes written on a
-// 6,000-resource plan. The output is byte-for-byte what nlohmann's dump() gives for the same
-// document (pretty with indent >= 0, compact with -1; keys must be written in sorted order, as
-// nlohmann's std::map-based objects print them) — pinned by a differential test. Invalid UTF-8 is
-// written as U+FFFD instead of throwing.
+// A streaming JSON writer for the large documents converge writes (plans, journal entries),
+// which nlohmann::json would first build as a tree of std::maps, many times their size. The
+// output is byte-for-byte what nlohmann's dump() gives for the same document (pretty with
+// indent >= 0, compact with -1; keys must be written in sorted order, as nlohmann's
+// std::map-based objects print them) — pinned by a differential test. Invalid UTF-8 is written
+// as U+FFFD instead of throwing.
 #pragma once
 
 #include <cstdint>

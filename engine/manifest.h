@@ -1,14 +1,14 @@
 // Manifest: the desired state read from a TOML file.
 //
-// load_manifest() parses the file (toml++), expands for_each, resolves ${var.X}, ${each.value} and
-// ${TYPE.NAME.ATTR} references, applies defaults, derives computed attributes and validates every
-// resource against its type declaration. It collects every problem it finds (with file:line:col,
-// the resource id and a hint) instead of stopping at the first; a manifest with any error must
-// change nothing. The result is immutable and may be shared by reference between threads.
+// load_manifest() parses the whole file once (toml++), expands for_each, resolves ${var.X},
+// ${each.value} and ${TYPE.NAME.ATTR} references, applies defaults, derives computed attributes
+// and validates every resource against its type declaration (the stages: engine/manifest_load.h).
+// It collects every problem it finds (with file:line:col, the resource id and a hint) instead of
+// stopping at the first; a manifest with any error must change nothing. The result is immutable
+// and may be shared by reference between threads.
 #pragma once
 
 #include <map>
-#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -66,13 +66,6 @@ struct ProviderDecl {
   Loc loc;
 };
 
-// What the engine needs to know about provider kinds without knowing the providers.
-struct ProviderKind {
-  std::string type;                          // "lab", "ldap", "dns"
-  std::vector<std::string> serves;           // resource types
-  std::vector<std::string> secret_settings;  // settings that must be { env } / { file }
-};
-
 struct Manifest {
   std::string path;
   std::string dir;
@@ -93,10 +86,6 @@ struct Manifest {
       if (p.name == name) return &p;
     return nullptr;
   }
-
-  // The parsed TOML document of a large manifest, being freed on a background thread; the last
-  // copy of the Manifest waits for that when it is destroyed.
-  std::shared_ptr<void> parsed;
 };
 
 struct LoadResult {

@@ -3,11 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
-#include <ctime>
-#include <future>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
 
 #include "engine/json_writer.h"
 #include "engine/values.h"
@@ -47,7 +43,6 @@ Result<Action> action_from_name(const std::string& s) {
 
 PlanSummary Plan::summary() const {
   PlanSummary s;
-  s.noop = elided_noops;
   for (const auto& r : resources) {
     switch (r.action) {
       case Action::kCreate:
@@ -148,8 +143,6 @@ std::vector<Change> diff(const TypeSpec& t, const AttrMap& desired, const AttrMa
   return out;
 }
 
-namespace {}  // namespace
-
 std::string check_failure(const TypeSpec& t, const AttrMap& desired, const AttrMap& observed,
                           bool* restart) {
   std::string out;
@@ -184,6 +177,77 @@ Plan make_plan(const Manifest& m, const Graph& g, ProviderMap& providers, const 
   return make_plan(m, g, observe_manifest(m, providers), providers, opt);
 }
 
+namespace {
+
+// A resource's own verdict: what observation and its declaration say, before its dependencies
+// are considered.
+void decide(const Resource& r, Observation& o, Provider* prov, const PlanOptions& opt,
+            PlannedResource& p) {
+  const TypeSpec& t = *r.type;
+  p.exists = o.exists;
+  p.before = std::move(o.attrs);
+  p.reason = o.note;
+  if (o.error) {
+    p.action = Action::kBlocked;
+    p.observe_error = o.error;
+    p.reason = "could not observe: " + o.error->str();
+    return;
+  }
+  if (t.check_only || (!p.exists && !r.absent && prov && !prov->can_create(t.name))) {
+    if (!p.exists) {
+      p.action = Action::kBlocked;
+      if (p.reason.empty())
+        p.reason = t.check_only ? "check failed: not found"
+                                : "missing, and provider '" + r.provider + "' cannot create it";
+      else if (t.check_only)
+        p.reason = "check failed: " + p.reason;
+      return;
+    }
+    bool restart = false;
+    std::string why = check_failure(t, r.attrs, p.before, &restart);
+    if (!why.empty()) {
+      p.action = Action::kBlocked;
+      p.reason = "check failed: " + why + (p.reason.empty() ? "" : " (" + p.reason + ")");
+      p.restart_required = restart;
+    }
+    return;
+  }
+  if (r.absent) {
+    if (!p.exists) return;
+    if (opt.allow_destroy) {
+      p.action = Action::kDelete;
+    } else {
+      p.action = Action::kBlocked;
+      p.reason = "deletion needs --allow-destroy";
+    }
+    return;
+  }
+  if (t.copy && r.attrs.count(t.copy->attr) && p.exists) {
+    auto src = p.before.find(t.copy->observed);
+    if (src == p.before.end() || src->second.is_null()) {
+      p.action = Action::kBlocked;
+      p.reason = "attribute '" + r.attrs.at(t.copy->attr).text() + "' to copy from is empty";
+      return;
+    }
+    p.desired[t.copy->into] = src->second;
+  }
+  p.changes = diff(t, p.desired, p.before, !p.exists);
+  p.action = !p.exists ? Action::kCreate : p.changes.empty() ? Action::kNoop : Action::kUpdate;
+  for (const auto& c : p.changes)
+    if (const AttrSpec* a = t.attr(c.attr); a && a->restart) p.restart_required = true;
+  if (!t.restart_switch.empty()) {
+    auto sw = r.attrs.find(t.restart_switch);
+    if (sw == r.attrs.end() || sw->second.kind() != Value::Kind::kBool || !sw->second.as_bool())
+      p.restart_required = false;
+  }
+}
+
+bool is_change(Action a) {
+  return a == Action::kCreate || a == Action::kUpdate || a == Action::kDelete;
+}
+
+}  // namespace
+
 Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap& providers,
                const PlanOptions& opt) {
   Plan plan;
@@ -195,110 +259,35 @@ Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap
   plan.notes = std::move(observed.notes);
 
   std::vector<size_t> order = g.topo_order();
-
-  std::vector<size_t> pos(m.resources.size());
+  std::vector<size_t> pos(m.resources.size());  // manifest position -> plan position
+  for (size_t k = 0; k < order.size(); ++k) pos[order[k]] = k;
   std::vector<char> pending(order.size(), 0);  // this resource or one it depends on changes now
   plan.resources.resize(order.size());
-  for (size_t k = 0; k < order.size(); ++k) pos[order[k]] = k;
 
-  // Each resource's own verdict depends on nothing else: decided in two halves on two cores for
-  // a large plan. Then, in order, what depends on other resources (deferral, blocking).
-  auto decide = [&](size_t from, size_t to) {
-    for (size_t k = from; k < to; ++k) {
-      const Resource& r = m.resources[order[k]];
-      Observation& o = observed.results[order[k]];
-      PlannedResource& p = plan.resources[k];
-      p.id = r.id;
-      p.type = r.type;
-      p.provider = r.provider;
-      p.desired = r.attrs;
-      p.drift = r.drift;
-      p.exists = o.exists;
-      p.before = std::move(o.attrs);
-      p.reason = o.note;
-      for (size_t d : g.before(order[k])) p.depends_on.push_back(m.resources[d].id);
-
-      const TypeSpec& t = *r.type;
-      auto pit = providers.find(r.provider);  // find(): safe from two threads
-      Provider* prov = pit == providers.end() ? nullptr : pit->second.get();
-      if (o.error) {
-        p.action = Action::kBlocked;
-        p.observe_error = o.error;
-        p.reason = "could not observe: " + o.error->str();
-      } else if (t.check_only || (!p.exists && !r.absent && prov && !prov->can_create(t.name))) {
-        if (!p.exists) {
-          p.action = Action::kBlocked;
-          if (p.reason.empty())
-            p.reason = t.check_only ? "check failed: not found"
-                                    : "missing, and provider '" + r.provider + "' cannot create it";
-          else if (t.check_only)
-            p.reason = "check failed: " + p.reason;
-        } else {
-          bool restart = false;
-          std::string why = check_failure(t, r.attrs, p.before, &restart);
-          if (why.empty()) {
-            p.action = Action::kNoop;
-          } else {
-            p.action = Action::kBlocked;
-            p.reason = "check failed: " + why + (p.reason.empty() ? "" : " (" + p.reason + ")");
-            p.restart_required = restart;
-          }
-        }
-      } else if (r.absent) {
-        if (!p.exists) {
-          p.action = Action::kNoop;
-        } else if (!opt.allow_destroy) {
-          p.action = Action::kBlocked;
-          p.reason = "deletion needs --allow-destroy";
-        } else {
-          p.action = Action::kDelete;
-        }
-      } else {
-        if (t.name == "ldap_attribute" && r.attrs.count("copy_from")) {
-          auto src = p.before.find("source_value");
-          if (p.exists && src != p.before.end() && !src->second.is_null()) {
-            p.desired["value"] = src->second;
-          } else if (p.exists) {
-            p.action = Action::kBlocked;
-            p.reason = "attribute '" + r.attrs.at("copy_from").text() + "' to copy from is empty";
-          }
-        }
-        if (p.action != Action::kBlocked) {
-          p.changes = diff(t, p.desired, p.before, !p.exists);
-          p.action = !p.exists           ? Action::kCreate
-                     : p.changes.empty() ? Action::kNoop
-                                         : Action::kUpdate;
-        }
-        for (const auto& c : p.changes)
-          if (const AttrSpec* a = t.attr(c.attr); a && a->restart) p.restart_required = true;
-        if (t.name == "registry_value" && !p.changes.empty() &&
-            !r.attrs.at("restart_required").as_bool())
-          p.restart_required = false;
-      }
-    }
-  };
-  if (order.size() >= 2000) {
-    size_t mid = order.size() / 2;
-    auto other = std::async(std::launch::async, decide, mid, order.size());
-    decide(0, mid);
-    other.get();
-  } else {
-    decide(0, order.size());
-  }
+  // In dependency order, so that every dependency's verdict is final when it is consulted.
   for (size_t k = 0; k < order.size(); ++k) {
     const Resource& r = m.resources[order[k]];
-    const TypeSpec& t = *r.type;
     PlannedResource& p = plan.resources[k];
+    p.id = r.id;
+    p.type = r.type;
+    p.provider = r.provider;
+    p.desired = r.attrs;
+    p.drift = r.drift;
+    for (size_t d : g.before(order[k])) p.depends_on.push_back(m.resources[d].id);
+    auto pit = providers.find(r.provider);
+    decide(r, observed.results[order[k]], pit == providers.end() ? nullptr : pit->second.get(), opt,
+           p);
+
     // A failing check whose dependencies change in this run is judged after they are applied.
     bool deps_pending = false;
     for (size_t d : g.before(order[k])) deps_pending = deps_pending || pending[pos[d]];
-    if (t.check_only && p.action == Action::kBlocked && deps_pending && !p.observe_error) {
+    if (r.type->check_only && p.action == Action::kBlocked && deps_pending && !p.observe_error) {
       p.action = Action::kNoop;
       p.deferred = true;
       p.reason = "checked after its dependencies are applied (now: " + p.reason + ")";
     }
     // A change waits for its dependencies: a blocked dependency blocks it.
-    if (p.action == Action::kCreate || p.action == Action::kUpdate || p.action == Action::kDelete) {
+    if (is_change(p.action)) {
       std::vector<std::string> roots;
       for (size_t d : g.before(order[k])) {
         const PlannedResource& dp = plan.resources[pos[d]];
@@ -318,8 +307,7 @@ Plan make_plan(const Manifest& m, const Graph& g, Observed observed, ProviderMap
         p.action = Action::kBlocked;
       }
     }
-    pending[k] = deps_pending || p.deferred || p.action == Action::kCreate ||
-                 p.action == Action::kUpdate || p.action == Action::kDelete;
+    pending[k] = deps_pending || p.deferred || is_change(p.action);
   }
   return plan;
 }

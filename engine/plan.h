@@ -66,9 +66,6 @@ struct Plan {
   std::vector<ProviderDecl> providers;
   std::vector<PlannedResource> resources;  // in dependency order
   std::vector<std::string> notes;
-  // Unchanged resources not listed in `resources`: a plan known from a memo (noop_memo.h) lists
-  // none and counts them here. Not part of the plan file.
-  int elided_noops = 0;
 
   PlanSummary summary() const;
   // The plan file (format_version 1): pretty with indent >= 0, one line with -1; changes_only

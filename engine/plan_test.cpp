@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "engine/json_writer.h"
-#include "providers/registry.h"
+#include "tests/support/kinds.h"
 #include "tests/support/map_provider.h"
 
 using namespace converge;
@@ -17,7 +17,7 @@ struct Fixture {
   ProviderMap providers;
   MapProvider* map = nullptr;
   explicit Fixture(const std::string& text) {
-    lr = load_manifest_string(text, "p.toml", provider_kinds());
+    lr = load_manifest_string(text, "p.toml", test::kinds());
     REQUIRE(lr.ok());
     g = Graph::build(lr.manifest, nullptr);
     auto p = std::make_unique<MapProvider>();
@@ -248,37 +248,41 @@ TEST_CASE("JSON strings: escapes as nlohmann does; bytes that are not UTF-8 beco
   CHECK(lit("\xE6\x97") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");                  // truncated
 }
 
-TEST_CASE("a large plan (decided on two cores) blocks and orders exactly as a small one") {
-  std::string text = R"(
-[software.mapi]
-host = "EXCH1"
-product = "MAPI CDO"
-min_version = "6.5.8353.0"
-[local_group_member.ah]
-for_each = [)";
-  for (int i = 0; i < 3000; ++i) text += "\"m" + std::to_string(i) + "\", ";
-  text += R"(]
-host = "EXCH1"
-member = "${each.value}"
-depends_on = ["software.mapi"]
-[ou.free]
-for_each = [)";
-  for (int i = 0; i < 3000; ++i) text += "\"o" + std::to_string(i) + "\", ";
-  text += "]\nname = \"${each.value}\"\npath = \"DC=t\"\n";
-  Fixture f(text);
-  f.map->world["software.mapi"] = {{"min_version", Value::Str("6.5.8211.0")}};
-  f.map->world["ou.free[o7]"] = {{"name", Value::Str("o7")}, {"path", Value::Str("DC=t")}};
+TEST_CASE("declared rules: a value copied from what is observed; a switch for restarts") {
+  Fixture f(R"(
+[ldap_attribute.copy]
+object = "CN=A,DC=t"
+attribute = "displayName"
+copy_from = "adminDisplayName"
+[ldap_attribute.empty]
+object = "CN=B,DC=t"
+attribute = "displayName"
+copy_from = "adminDisplayName"
+[registry_value.quiet]
+host = "GC1"
+key = "HKLM\\Soft"
+value_name = "n"
+data = 5
+restart_required = false
+[registry_value.loud]
+host = "GC1"
+key = "HKLM\\Soft"
+value_name = "m"
+data = 5
+)");
+  f.map->world["ldap_attribute.copy"] = {{"value", Value::StrList({"old"})},
+                                         {"source_value", Value::StrList({"Admin A"})}};
+  f.map->world["ldap_attribute.empty"] = {{"value", Value::StrList({"old"})}};
+  f.map->world["registry_value.quiet"] = {{"data", Value::Int(50)}};
+  f.map->world["registry_value.loud"] = {{"data", Value::Int(50)}};
   Plan p = f.plan();
-  REQUIRE(p.resources.size() == 6001);
-  PlanSummary s = p.summary();
-  CHECK(s.blocked == 3001);  // the check and every member that waits for it
-  CHECK(s.create == 2999);
-  CHECK(s.noop == 1);
-  for (const auto& r : p.resources)
-    if (r.type->name == "local_group_member") {
-      CHECK(r.action == Action::kBlocked);
-      CHECK(r.blocked_by == std::vector<std::string>{"software.mapi"});
-    }
-  CHECK(f.at(p, "ou.free[o2999]").action == Action::kCreate);
-  CHECK(f.at(p, "ou.free[o7]").action == Action::kNoop);
+  auto& copy = f.at(p, "ldap_attribute.copy");
+  CHECK(copy.action == Action::kUpdate);
+  CHECK(copy.desired.at("value") == Value::StrList({"Admin A"}));
+  auto& empty = f.at(p, "ldap_attribute.empty");
+  CHECK(empty.action == Action::kBlocked);
+  CHECK(empty.reason == "attribute 'adminDisplayName' to copy from is empty");
+  CHECK(f.at(p, "registry_value.quiet").action == Action::kUpdate);
+  CHECK_FALSE(f.at(p, "registry_value.quiet").restart_required);
+  CHECK(f.at(p, "registry_value.loud").restart_required);
 }

@@ -4,6 +4,8 @@
 
 #include "engine/api/schema.h"
 
+// Text is built with append() rather than `"literal" + std::string&&`: GCC 12 at -O3 reports a
+// false -Wrestrict inside that operator+, and warnings are errors.
 namespace converge {
 
 using json = nlohmann::json;
@@ -42,7 +44,10 @@ json attr_schema(const AttrSpec& a) {
       break;
   }
   std::string doc = a.doc;
-  if (a.def) doc += (doc.empty() ? "" : " ") + std::string("Default: ") + a.def->repr() + ".";
+  if (a.def) {
+    if (!doc.empty()) doc += ' ';
+    doc.append("Default: ").append(a.def->repr()).append(".");
+  }
   if (a.identity) doc += " Identifies the object.";
   s["description"] = doc;
   if (a.def) {
@@ -149,14 +154,14 @@ std::string types_markdown() {
     return "?";
   };
   for (const auto& t : all_types()) {
-    out += "\n## " + t.name + (t.check_only ? " (check)" : "") + "\n\n" + t.doc +
-           " Guide rows: " + t.guide + ".\n\n";
+    out.append("\n## ").append(t.name).append(t.check_only ? " (check)" : "").append("\n\n");
+    out.append(t.doc).append(" Guide rows: ").append(t.guide).append(".\n\n");
     out += "| attribute | type | required | default | notes |\n|---|---|---|---|---|\n";
     for (const auto& a : t.attrs) {
       std::string notes = a.doc;
       if (!a.allowed.empty()) {
         notes += " One of:";
-        for (const auto& v : a.allowed) notes += " `" + v + "`";
+        for (const auto& v : a.allowed) notes.append(" `").append(v).append("`");
         notes += ".";
       }
       if (a.identity) notes += " Identity.";
@@ -164,13 +169,18 @@ std::string types_markdown() {
       if (a.restart) notes += " Change needs a restart.";
       for (const auto& r : a.refs) {
         notes += " Orders after";
-        for (const auto& x : r.types) notes += " " + x + "." + r.match;
+        for (const auto& x : r.types) notes.append(" ").append(x).append(".").append(r.match);
         notes += ".";
       }
-      std::string cell;
-      for (char c : notes) cell += c == '|' ? std::string("\\|") : std::string(1, c);
-      out += "| `" + a.name + "` | " + type_name(a.type) + " | " + (a.required ? "yes" : "") +
-             " | " + (a.def ? "`" + a.def->repr() + "`" : "") + " | " + cell + " |\n";
+      out.append("| `").append(a.name).append("` | ").append(type_name(a.type)).append(" | ");
+      out.append(a.required ? "yes" : "").append(" | ");
+      if (a.def) out.append("`").append(a.def->repr()).append("`");
+      out.append(" | ");
+      for (char c : notes) {
+        if (c == '|') out += '\\';
+        out += c;
+      }
+      out.append(" |\n");
     }
   }
   return out;

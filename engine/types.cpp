@@ -186,27 +186,24 @@ std::vector<TypeSpec> build() {
            .cmp(Compare::kCaseInsensitive),
        Str("description", "Description."), Dn()})
       .holds_data = true;
-  {
-    auto& la =
-        add("ldap_attribute", "18",
-            "One attribute of an existing directory object: a literal value, or the value of "
-            "another attribute of the same object (copy_from).",
-            {Str("object", "DN of the object.")
-                 .required()
-                 .id()
-                 .cmp(Compare::kDn)
-                 .ref(kDirectoryObjects, "dn", "attribute needs its object"),
-             Str("attribute", "LDAP attribute name, e.g. displayName.")
-                 .required()
-                 .id()
-                 .cmp(Compare::kCaseInsensitive),
-             List("value", "Value(s); a string is one value.").cmp(Compare::kSet),
-             Str("copy_from",
-                 "Copy the value of this attribute of the same object, e.g. "
-                 "adminDisplayName.")
-                 .cmp(Compare::kCaseInsensitive)});
-    (void)la;
-  }
+  add("ldap_attribute", "18",
+      "One attribute of an existing directory object: a literal value, or the value of "
+      "another attribute of the same object (copy_from).",
+      {Str("object", "DN of the object.")
+           .required()
+           .id()
+           .cmp(Compare::kDn)
+           .ref(kDirectoryObjects, "dn", "attribute needs its object"),
+       Str("attribute", "LDAP attribute name, e.g. displayName.")
+           .required()
+           .id()
+           .cmp(Compare::kCaseInsensitive),
+       List("value", "Value(s); a string is one value.").cmp(Compare::kSet),
+       Str("copy_from",
+           "Copy the value of this attribute of the same object, e.g. "
+           "adminDisplayName.")
+           .cmp(Compare::kCaseInsensitive)})
+      .copy = CopyRule{"copy_from", "value", "source_value"};
   add("exchange_role", "8, 9",
       "An Exchange 2007 administrator role: membership of the role's universal security group in "
       "OU=Microsoft Exchange Security Groups.",
@@ -346,7 +343,8 @@ std::vector<TypeSpec> build() {
            .def(Value::Str("REG_DWORD")),
        A("data", AttrType::kScalar, "Data (integer for REG_DWORD/REG_QWORD).").required().restart(),
        Bool("restart_required", "Whether a change needs the host (or service) restarted.")
-           .def(Value::Bool(true))});
+           .def(Value::Bool(true))})
+      .restart_switch = "restart_required";
   add("local_group_member", "4, 10", "Membership of a host's local group (e.g. Administrators).",
       {Host("Host."),
        Str("group", "Local group.")

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The test command (README.md): installs what is missing, builds with warnings as errors, runs
-# every test through CTest, again under AddressSanitizer + UndefinedBehaviorSanitizer, then runs
-# each libFuzzer target briefly. Servers the tests need (Samba AD DC, BIND 9) are started and
-# stopped by the tests themselves on 127.0.0.1. Usage: tools/test.sh [--quick] (skip ASan/fuzz)
+# The test command (README.md): installs what is missing, then
+#   1. a Release build with GCC (warnings are errors) and every test through CTest;
+#   2. a Debug build with GCC under AddressSanitizer + UndefinedBehaviorSanitizer, every test;
+#   3. a Debug build with Clang under ThreadSanitizer: the engine, executor and DNS tests (the
+#      concurrent parts);
+#   4. each libFuzzer target (Clang) for CONVERGE_FUZZ_SECONDS (default 30).
+# Every stage configures its own build directory with tests on, and CTest fails when it finds no
+# test, so no stage can pass by running nothing. Servers the tests need (Samba AD DC, BIND 9) are
+# started and stopped by the tests themselves. Usage: tools/test.sh [--quick] (stage 1 only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -12,21 +17,38 @@ fuzz_seconds=${CONVERGE_FUZZ_SECONDS:-30}
 tools/install-deps.sh --with-servers
 
 total=0
-# ctest, counting the tests it ran for the closing line.
+# Runs CTest in build dir $1 (further arguments go to ctest) and adds the tests it ran to the
+# total. Fails when a test failed or when none ran.
 run_ctest() {
-  local out
+  local dir=$1 out n
+  shift
   out=$(mktemp)
-  ctest --test-dir "$1" --output-on-failure | tee "$out"
+  set +e
+  ctest --test-dir "$dir" --no-tests=error --output-on-failure "$@" 2>&1 | tee "$out"
   local rc=${PIPESTATUS[0]}
-  local n
+  set -e
   n=$(sed -n 's/.*tests passed, [0-9]* tests failed out of \([0-9]*\).*/\1/p' "$out" | tail -1)
   rm -f "$out"
-  total=$((total + ${n:-0}))
-  return "$rc"
+  if [ "$rc" -ne 0 ]; then
+    echo "ctest in $dir failed (exit $rc)"
+    return "$rc"
+  fi
+  if [ "${n:-0}" -eq 0 ]; then
+    echo "ctest in $dir ran no test"
+    return 1
+  fi
+  total=$((total + n))
 }
 
-echo "== release build (warnings are errors) and tests"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# configure DIR [cmake options...]: tests on and warnings as errors, whatever DIR held before.
+configure() {
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DCONVERGE_TESTS=ON -DCONVERGE_WERROR=ON "$@" >/dev/null
+}
+
+echo "== Release build (GCC, warnings are errors) and tests"
+CXX=g++ configure build -DCMAKE_BUILD_TYPE=Release -DCONVERGE_SANITIZE=OFF -DCONVERGE_TSAN=OFF
 cmake --build build
 run_ctest build
 
@@ -35,18 +57,28 @@ if [ $quick -eq 1 ]; then
   exit 0
 fi
 
-echo "== ASan + UBSan build and tests"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCONVERGE_SANITIZE=ON >/dev/null
+echo "== ASan + UBSan build (GCC, Debug) and tests"
+CXX=g++ configure build-asan -DCMAKE_BUILD_TYPE=Debug -DCONVERGE_SANITIZE=ON
 cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest build-asan
 
-echo "== fuzz targets, ${fuzz_seconds}s each"
-CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVERGE_FUZZ=ON -DCONVERGE_TESTS=OFF >/dev/null
+echo "== ThreadSanitizer build (Clang, Debug): engine, executor and DNS tests"
+CXX=clang++ configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DCONVERGE_TSAN=ON
+cmake --build build-tsan --target engine_tests dns_tests
+# The DNS tests against BIND need its fixture; ctest starts and stops it.
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  run_ctest build-tsan -R '^(engine_unit|dns_unit|dns_bind|dns_server_start|dns_server_stop)$'
+
+echo "== fuzz targets (Clang), ${fuzz_seconds}s each"
+CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVERGE_FUZZ=ON \
+  -DCONVERGE_TESTS=OFF -DCONVERGE_WERROR=ON >/dev/null
 cmake --build build-fuzz --target fuzz_targets
 corpus=$(mktemp -d /tmp/converge-fuzz-XXXXXX)
 trap 'rm -rf "$corpus"' EXIT
+nfuzz=0
 for target in build-fuzz/fuzz_*; do
+  [ -x "$target" ] || continue
   name=$(basename "$target")
   mkdir -p "$corpus/$name"
   case $name in
@@ -54,20 +86,30 @@ for target in build-fuzz/fuzz_*; do
     fuzz_dns) cp tests/dns/fuzz_corpus/* "$corpus/$name/" 2>/dev/null || true ;;
     fuzz_security_descriptor) cp tests/ldap/fuzz_corpus/* "$corpus/$name/" 2>/dev/null || true ;;
   esac
-  [ -d "tests/fuzz/corpus/$name" ] && cp tests/fuzz/corpus/"$name"/* "$corpus/$name/" 2>/dev/null
+  if [ -d "tests/fuzz/corpus/$name" ]; then cp tests/fuzz/corpus/"$name"/* "$corpus/$name/" 2>/dev/null || true; fi
   echo "-- $name"
   set +e
   (cd "$corpus" && "$OLDPWD/$target" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 "$corpus/$name" >"$corpus/$name.log" 2>&1)
   rc=$?
   set -e
-  grep -E "stat::number_of_executed_units|^Done|ERROR|SUMMARY|dns_fuzz:|Test unit written" "$corpus/$name.log" || true
+  grep -E "stat::number_of_executed_units|^Done|ERROR|SUMMARY|Test unit written" "$corpus/$name.log" || true
   if [ $rc -ne 0 ]; then
     echo "fuzz target $name failed (exit $rc); the input that failed:"
     ls "$corpus"/crash-* "$corpus"/timeout-* "$corpus"/oom-* 2>/dev/null | head -3
     tail -30 "$corpus/$name.log"
     exit 1
   fi
-  total=$((total + 1))
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$corpus/$name.log" | tail -1)
+  if [ "${runs:-0}" -eq 0 ]; then
+    echo "fuzz target $name executed nothing"
+    exit 1
+  fi
+  nfuzz=$((nfuzz + 1))
 done
+if [ $nfuzz -eq 0 ]; then
+  echo "no fuzz target was built"
+  exit 1
+fi
+total=$((total + nfuzz))
 echo "tests: $total passed, 0 failed"

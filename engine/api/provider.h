@@ -81,35 +81,11 @@ struct ApplyResponse {
 class Provider {
  public:
   virtual ~Provider() = default;
-  virtual std::string kind() const = 0;  // "lab", "ldap", "dns"
-  virtual bool serves(const std::string& type) const = 0;
   virtual int max_parallel() const { return 4; }
   // True when this provider can create/delete resources of `type`; false makes the type a check
   // here (e.g. dns_zone on an RFC 2136 server): a missing one blocks instead of being created.
   virtual bool can_create(const std::string& /*type*/) const { return true; }
   virtual ObserveResponse observe(const ObserveRequest& req) = 0;
-  // A hint that resources like these will be observed soon (called from the thread that later
-  // calls observe(), before it): a provider may start fetching what observe() will need — a zone
-  // transfer, a search — in the background while the engine is still loading, and use it in
-  // observe(). Nothing may change; a provider without such a fetch ignores it.
-  virtual void prefetch(const ObserveRequest& /*req*/) {}
-  // Fingerprints, for remembering plans that had nothing to do (engine/noop_memo.h). When a
-  // plan of a compiled manifest finds nothing to change, the engine keeps, per (provider, type)
-  // group of resources, the provider's scope of what observe() reads for them and a fingerprint
-  // of that data. The next plan of the same compiled manifest asks for the fingerprints first:
-  // when every one is what it was, the plan is the same, and nothing is decoded, observed or
-  // compared. Both are optional.
-  // observe_scope(): a compact description of what observe(req) reads (e.g. the zones of the
-  // records), from which fingerprint() can fetch it again; "" when the provider cannot tell.
-  virtual std::string observe_scope(const ObserveRequest& /*req*/) { return {}; }
-  // A digest of the data under `scope` for resources of `type`: as the last observe() read it
-  // when it read that scope, otherwise fetched now (and then used by the next observe()).
-  // Equal fingerprints must mean equal observations of the same request; nullopt when the data
-  // cannot be had or cannot be fingerprinted (e.g. a transfer was refused).
-  virtual std::optional<std::string> fingerprint(const std::string& /*type*/,
-                                                 const std::string& /*scope*/) {
-    return std::nullopt;
-  }
   virtual ApplyResponse apply(const ApplyRequest& req) = 0;
   // Several independent changes whose dependencies are all applied; one response per request, in
   // order. The default applies them one by one.
@@ -120,6 +96,15 @@ class Provider {
     for (const auto& r : reqs) out.push_back(apply(r));
     return out;
   }
+};
+
+// What the engine knows of a provider type without knowing the provider: the resource types it
+// serves and which of its settings must be secrets. Declared once per provider type (its make()
+// header); providers/registry.cpp lists them. The one source of truth for `serves`.
+struct ProviderKind {
+  std::string type;                          // "lab", "ldap", "dns"
+  std::vector<std::string> serves;           // resource types
+  std::vector<std::string> secret_settings;  // settings that must be { env } / { file }
 };
 
 // What a `[provider.NAME]` block says, plus the run's context.

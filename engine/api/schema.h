@@ -67,6 +67,13 @@ struct AttrSpec {
   std::vector<RefRule> refs;
 };
 
+// A desired value read from the target itself: when a resource sets `attr` (ldap_attribute's
+// copy_from), its desired `into` (value) is what the provider observed under `observed`
+// (source_value); nothing observed there blocks the resource.
+struct CopyRule {
+  std::string attr, into, observed;
+};
+
 struct TypeSpec {
   std::string name;
   std::string doc;
@@ -76,6 +83,10 @@ struct TypeSpec {
   std::vector<AttrSpec> attrs;
   // Every declared resource of these types precedes every resource of this type.
   std::vector<std::string> after_all;
+  std::optional<CopyRule> copy;
+  // The boolean attribute that says whether changing a `restart` attribute of this resource needs
+  // a restart (registry_value's restart_required); "" when every such change does.
+  std::string restart_switch;
 
   const AttrSpec* attr(const std::string& n) const {
     for (const auto& a : attrs)

@@ -1,6 +1,7 @@
-// The subcommands of the converge command line. Each takes parsed options, does its work through
-// the engine and providers, prints for people (stdout) or logs diagnostics (spdlog, stderr/file),
-// and returns the process exit code (see README.md, "Exit codes").
+// The subcommands of the converge command line, one file each (engine/cli/<command>.cpp). Each
+// takes parsed options, does its work through the engine and providers, prints for people
+// (stdout) or logs diagnostics (spdlog, stderr/file), and returns the process exit code (see
+// README.md, "Exit codes"); main.cpp turns anything that escapes into exit code 1.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,6 @@ struct Common {
   std::string journal_path;  // --journal / CONVERGE_JOURNAL; default beside the lab
   bool wait = false;         // --wait: queue behind another run instead of failing
   bool yes = false;          // --yes: no confirmation prompt (undo)
-  bool no_cache = false;     // --no-cache: always parse the manifest (engine/manifest_cache.h)
 };
 
 struct PlanArgs {

@@ -42,8 +42,6 @@ int main(int argc, char** argv) {
   app.add_option("--journal", c.journal_path,
                  "Journal file (env CONVERGE_JOURNAL; default journal.sqlite beside the lab)");
   app.add_flag("--no-color", no_color, "Never colour output");
-  app.add_flag("--no-cache", c.no_cache,
-               "Parse the manifest even when its compiled form is cached beside the journal");
 
   auto add_apply_opts = [&](CLI::App* sc) {
     sc->add_option("--parallelism", c.parallelism, "Changes applied at once (default 8)")

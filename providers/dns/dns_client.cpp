@@ -3,15 +3,17 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <random>
+
+#include "engine/api/names.h"
 
 namespace converge::dns {
 namespace {
@@ -70,7 +72,7 @@ Result<int> connect_tcp(const ClientOptions& opt) {
     if (err != 0)
       return Error::Transient("cannot connect to " + ep.text + ": " + std::strerror(err));
   }
-  // Blocking from here on (ldns writes with one send), bounded by the timeout.
+  // Blocking from here on, bounded by the timeout.
   int flags = ::fcntl(fd, F_GETFL);
   ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   timeval tv = to_timeval(opt.timeout);
@@ -79,115 +81,41 @@ Result<int> connect_tcp(const ClientOptions& opt) {
   return fd;
 }
 
-// Blocks SIGPIPE in this thread while it lives, and discards one raised meanwhile (ldns sends
-// without MSG_NOSIGNAL).
-class SigpipeBlock {
- public:
-  SigpipeBlock() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    blocked_ = pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0;
-  }
-  ~SigpipeBlock() {
-    if (!blocked_) return;
-    if (!was_pending_) {
-      timespec zero{0, 0};
-      int saved = errno;
-      while (sigtimedwait(&pipe_, nullptr, &zero) > 0) {
-      }
-      errno = saved;
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeBlock(const SigpipeBlock&) = delete;
-  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+// Room a TSIG record takes in a message: key name (at most 255 octets), algorithm name, the
+// fixed fields and a MAC of at most 64 octets (HMAC-SHA512), rounded up.
+constexpr size_t kTsigReserve = 512;
 
- private:
-  sigset_t pipe_{}, old_{};
-  bool was_pending_ = false, blocked_ = false;
-};
-
-// Name compression for rendering a message (ldns_pkt2buffer_wire_compress). ldns keeps the names
-// already written in a red-black tree ordered by ldns_dname_compare, the canonical DNS order (label
-// by label from the right, each byte lower-cased), and that comparison dominates the rendering of
-// an UPDATE with thousands of names. Any total order with the same equality (equal length, equal
-// bytes ignoring ASCII case: label lengths are below 64 and never letters) finds the same earlier
-// names, so the bytes are exactly those ldns_pkt_tsig_sign() rendered and signed; this order
-// compares the length, then the bytes.
-int same_name_order(const void* a, const void* b) {
-  const auto* x = static_cast<const ldns_rdf*>(a);
-  const auto* y = static_cast<const ldns_rdf*>(b);
-  size_t nx = ldns_rdf_size(x), ny = ldns_rdf_size(y);
-  if (nx != ny) return nx < ny ? -1 : 1;
-  const uint8_t* p = ldns_rdf_data(x);
-  const uint8_t* q = ldns_rdf_data(y);
-  auto lower = [](uint8_t b) { return b >= 'A' && b <= 'Z' ? static_cast<uint8_t>(b + 32) : b; };
-  for (size_t i = 0; i < nx; ++i) {
-    uint8_t c = lower(p[i]), d = lower(q[i]);
-    if (c != d) return c < d ? -1 : 1;
-  }
-  return 0;
-}
-
-struct CompressionTree {
-  ldns_rbtree_t* tree;
-  explicit CompressionTree(int (*order)(const void*, const void*) = same_name_order)
-      : tree(ldns_rbtree_create(order)) {}
-  CompressionTree(const CompressionTree&) = delete;
-  CompressionTree& operator=(const CompressionTree&) = delete;
-  ~CompressionTree() {
-    if (!tree) return;
-    ldns_traverse_postorder(
-        tree,
-        [](ldns_rbnode_t* node, void*) {
-          ldns_rdf_deep_free(static_cast<ldns_rdf*>(const_cast<void*>(node->key)));
-          std::free(node);
-        },
-        nullptr);
-    ldns_rbtree_free(tree);
-  }
-};
-
-}  // namespace
-
-Result<BufferPtr> render(const ldns_pkt* msg) {
-  BufferPtr buf(ldns_buffer_new(LDNS_MAX_PACKETLEN));
-  if (!buf) return Error::Internal("out of memory");
-  ldns_status st = ldns_pkt2buffer_wire(buf.get(), msg);  // the definition below
+// `msg` in wire form as ldns renders it, when that and `reserve` more octets fit in one message
+// over TCP; kMessageTooLarge otherwise (ldns must not sign such a message: it asserts).
+Result<WirePtr> to_wire(const ldns_pkt* msg, size_t* size, size_t reserve) {
+  uint8_t* raw = nullptr;
+  ldns_status st = ldns_pkt2wire(&raw, msg, size);
+  WirePtr wire(raw);
   if (st != LDNS_STATUS_OK)
     return Error::Internal(std::string("cannot encode the DNS message: ") +
                            ldns_get_errorstr_by_id(st));
-  if (ldns_buffer_position(buf.get()) > 65535) return Error::Invalid(kMessageTooLarge);
-  return buf;
+  if (*size + reserve > 65535) return Error::Invalid(kMessageTooLarge);
+  return wire;
 }
 
-Result<BufferPtr> render_reference(const ldns_pkt* msg) {
-  BufferPtr buf(ldns_buffer_new(LDNS_MAX_PACKETLEN));
-  CompressionTree names(ldns_dname_compare_v);
-  if (!buf || !names.tree) return Error::Internal("out of memory");
-  ldns_status st = ldns_pkt2buffer_wire_compress(buf.get(), msg, names.tree);
-  if (st != LDNS_STATUS_OK) return Error::Internal(ldns_get_errorstr_by_id(st));
-  return buf;
-}
-
-namespace {
-
-Status send_wire(int fd, const ClientOptions& opt, ldns_pkt* msg) {
-  auto rendered = render(msg);
-  if (!rendered.ok()) return rendered.error();
-  BufferPtr buf = std::move(*rendered);
-  ssize_t sent;
-  int err;
-  {
-    SigpipeBlock guard;  // a server closing the connection must not kill the process
-    sent = ldns_tcp_send_query(buf.get(), fd, &opt.server.addr, opt.server.len);
-    err = errno;
+// `msg` after a two-octet length (RFC 1035 4.2.2). MSG_NOSIGNAL: a server closing the
+// connection must not kill the process.
+Status send_wire(int fd, const ClientOptions& opt, const ldns_pkt* msg) {
+  size_t size = 0;
+  auto wire = to_wire(msg, &size, 0);
+  if (!wire.ok()) return wire.error();
+  std::string out;
+  out.reserve(size + 2);
+  out += static_cast<char>(size >> 8);
+  out += static_cast<char>(size & 0xFF);
+  out.append(reinterpret_cast<const char*>(wire->get()), size);
+  for (size_t done = 0; done < out.size();) {
+    ssize_t n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      return Error::Transient("cannot send to " + opt.server.text + ": " + std::strerror(errno));
+    done += static_cast<size_t>(n);
   }
-  if (sent == 0)
-    return Error::Transient("cannot send to " + opt.server.text + ": " + std::strerror(err));
   return {};
 }
 
@@ -243,10 +171,10 @@ Result<PktPtr> parse_answer(const ClientOptions& opt, const uint8_t* wire, size_
   }
   std::string alg;
   if (char* a = ldns_rdf2str(ldns_rr_rdf(tsig, 0))) {
-    alg = canonical_name(a);
+    alg = canonical_dns_name(a);
     std::free(a);
   }
-  if (alg != canonical_name(key.algorithm))
+  if (alg != canonical_dns_name(key.algorithm))
     return Error::Invalid("the answer is signed with algorithm " + alg + ", not " + key.algorithm);
   bool ok = timers_only ? ldns_pkt_tsig_verify_next(pkt.get(), wire, size, key.name.c_str(),
                                                     key.secret.c_str(), mac, 1)
@@ -275,6 +203,8 @@ Result<PktPtr> parse_answer(const ClientOptions& opt, const uint8_t* wire, size_
 
 Status sign(const ClientOptions& opt, ldns_pkt* msg) {
   if (!opt.key) return {};
+  size_t size = 0;
+  if (auto fits = to_wire(msg, &size, kTsigReserve); !fits.ok()) return fits.error();
   ldns_status st = ldns_pkt_tsig_sign(msg, opt.key->name.c_str(), opt.key->secret.c_str(), 300,
                                       opt.key->algorithm.c_str(), nullptr);
   if (st != LDNS_STATUS_OK)
@@ -290,6 +220,54 @@ RdfPtr request_mac(ldns_pkt* msg) {
 }
 
 }  // namespace
+
+std::string ServerAddress::str() const {
+  bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Result<ServerAddress> parse_server(std::string_view text) {
+  std::string s = trim(text);
+  auto bad = [&](const std::string& why) {
+    return Error::Invalid("server '" + s + "' " + why,
+                          "write host:port, e.g. 127.0.0.1:53530 or [::1]:53");
+  };
+  if (s.empty()) return bad("is empty");
+  ServerAddress a;
+  std::string port;
+  if (s[0] == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos) return bad("has an unclosed '['");
+    a.host = s.substr(1, close - 1);
+    std::string rest = s.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') return bad("has text after ']'");
+      port = rest.substr(1);
+      if (port.empty()) return bad("has an empty port");
+    }
+  } else if (std::count(s.begin(), s.end(), ':') > 1) {
+    a.host = s;  // bare IPv6 address
+  } else if (auto colon = s.find(':'); colon != std::string::npos) {
+    a.host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (port.empty()) return bad("has an empty port");
+  } else {
+    a.host = s;
+  }
+  if (a.host.empty()) return bad("has no host");
+  for (char c : a.host)
+    if (std::isspace(static_cast<unsigned char>(c)) || c == '/' || c == '@')
+      return bad("is not a host");
+  if (!port.empty()) {
+    if (port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return bad("has a bad port");
+    long p = std::stol(port);
+    if (p < 1 || p > 65535) return bad("has a port out of range");
+    a.port = static_cast<uint16_t>(p);
+  }
+  return a;
+}
 
 Result<Endpoint> resolve_endpoint(const ServerAddress& server) {
   addrinfo hints{};
@@ -312,7 +290,8 @@ Result<Endpoint> resolve_endpoint(const ServerAddress& server) {
 
 PktPtr make_query(const std::string& name, ldns_rr_type type) {
   ldns_rdf* owner = nullptr;
-  if (ldns_str2rdf_dname(&owner, canonical_name(name).c_str()) != LDNS_STATUS_OK) return nullptr;
+  if (ldns_str2rdf_dname(&owner, canonical_dns_name(name).c_str()) != LDNS_STATUS_OK)
+    return nullptr;
   PktPtr q(ldns_pkt_query_new(owner, type, LDNS_RR_CLASS_IN, 0));
   if (q) ldns_pkt_set_id(q.get(), random_id());
   return q;
@@ -320,7 +299,8 @@ PktPtr make_query(const std::string& name, ldns_rr_type type) {
 
 PktPtr make_update(const std::string& zone) {
   ldns_rdf* owner = nullptr;
-  if (ldns_str2rdf_dname(&owner, canonical_name(zone).c_str()) != LDNS_STATUS_OK) return nullptr;
+  if (ldns_str2rdf_dname(&owner, canonical_dns_name(zone).c_str()) != LDNS_STATUS_OK)
+    return nullptr;
   PktPtr u(ldns_pkt_query_new(owner, LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, 0));
   if (!u) return nullptr;
   ldns_pkt_set_opcode(u.get(), LDNS_PACKET_UPDATE);
@@ -358,16 +338,11 @@ Result<Transfer> axfr(const ClientOptions& opt, const std::string& zone) {
   Transfer t;
   int soa_seen = 0;
   bool signed_any = false;
-  PktPtr previous;
   while (soa_seen < 2) {
     size_t size = 0;
     auto wire = read_wire(*fd, opt, &size);
     if (!wire.ok()) return wire.error();
     bool first = t.messages == 0;
-    // The previous message is freed only now, right before ldns parses this one: its thousands
-    // of small blocks then serve the new message's from the allocator's fast path, rather than
-    // being merged into the general pool by the large allocations in between.
-    previous.reset();
     auto pkt = parse_answer(opt, wire->get(), size, ldns_pkt_id(q.get()), mac.get(), !first);
     if (!pkt.ok()) return pkt.error();
     ++t.messages;
@@ -397,25 +372,11 @@ Result<Transfer> axfr(const ClientOptions& opt, const std::string& zone) {
       } else if (soa_seen == 0) {
         return Error::Internal("the transfer of " + zone + " does not start with its SOA");
       }
-      t.sets.add(rr);
+      add_record(t.sets, rr);
       ++t.records;
     }
-    previous = std::move(*pkt);
   }
   return t;
 }
 
 }  // namespace converge::dns
-
-// ldns renders a message for its TSIG signature too (ldns_pkt_tsig_sign -> ldns_pkt2wire ->
-// ldns_pkt2buffer_wire), through the compression tree ordered by ldns_dname_compare that costs
-// more than everything else in sending a large UPDATE. This definition takes the place of
-// libldns's own for every caller in the process, libldns's calls included (they go through its
-// PLT, and the executable's definition comes first): it does what libldns's does — a tree,
-// ldns_pkt2buffer_wire_compress, free the tree — with the cheaper order of the same equality, so
-// the bytes are the same. A unit test and the fuzz target compare them with libldns's tree.
-extern "C" ldns_status ldns_pkt2buffer_wire(ldns_buffer* buffer, const ldns_pkt* packet) {
-  converge::dns::CompressionTree names;
-  if (!names.tree) return LDNS_STATUS_MEM_ERR;
-  return ldns_pkt2buffer_wire_compress(buffer, packet, names.tree);
-}

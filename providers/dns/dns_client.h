@@ -1,5 +1,6 @@
 // A small DNS client over ldns: one TCP connection per exchange, TSIG signing of every request
-// and verification of every answer, zone transfers (AXFR) and RFC 2136 UPDATE messages.
+// and verification of every answer, zone transfers (AXFR) and RFC 2136 UPDATE messages. ldns
+// renders and signs the messages (ldns_pkt2wire, ldns_pkt_tsig_sign); this file moves the bytes.
 //
 // Errors: anything on the way (cannot connect, no answer within the timeout, connection closed)
 // is Error::Transient; an answer the server rejected our key for (BADSIG, BADKEY, BADTIME) or
@@ -11,12 +12,24 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
-#include "providers/dns/dns_values.h"
+#include "providers/dns/dns_key_file.h"
+#include "providers/dns/dns_rdata.h"
+#include "providers/dns/dns_zone_index.h"
 
 namespace converge::dns {
+
+// "host", "host:port", "[v6]:port" or a bare IPv6 address; port defaults to 53.
+struct ServerAddress {
+  std::string host;
+  uint16_t port = 53;
+  std::string str() const;
+};
+Result<ServerAddress> parse_server(std::string_view text);
 
 struct Endpoint {
   sockaddr_storage addr{};
@@ -42,15 +55,6 @@ PktPtr make_query(const std::string& name, ldns_rr_type type);
 // An UPDATE for `zone` with empty prerequisite and update sections.
 PktPtr make_update(const std::string& zone);
 
-// `msg` in wire form, names compressed: byte for byte what libldns's ldns_pkt2buffer_wire() gives
-// (render_reference), with a cheaper order of the names written so far. This provider defines
-// ldns_pkt2buffer_wire() so (dns_client.cpp), for ldns_pkt_tsig_sign() too. kMessageTooLarge
-// beyond 64 KiB.
-Result<BufferPtr> render(const ldns_pkt* msg);
-// What libldns's own ldns_pkt2buffer_wire() gives: names compressed through a tree ordered by
-// ldns_dname_compare. For tests.
-Result<BufferPtr> render_reference(const ldns_pkt* msg);
-
 // Signs `msg` (when a key is configured), sends it, and returns the verified answer.
 Result<Reply> exchange(const ClientOptions& opt, ldns_pkt* msg);
 // The error exchange() gives for a message too large for DNS over TCP (nothing was sent).
@@ -60,7 +64,7 @@ inline constexpr const char* kMessageTooLarge = "the DNS message is larger than 
 // RCODE is not NOERROR), `rcode` says why and `sets` is empty.
 struct Transfer {
   int rcode = 0;
-  ZoneIndex sets;
+  ZoneRRsets sets;
   size_t records = 0;
   size_t messages = 0;
 };

@@ -13,15 +13,14 @@
 // zone; when the server refuses transfers, one query per RRset (and one note saying so). A zone
 // is a check here (zones cannot be created over RFC 2136): a missing one is reported with a note
 // saying how to create it. Changes: RFC 2136 UPDATEs whose prerequisites make a concurrent change
-// fail (Error::Conflict "changed since planned, plan again") instead of being overwritten.
-// Changes to one zone that arrive concurrently are sent in one UPDATE message (group commit).
+// fail (Error::Conflict "changed since planned, plan again") instead of being overwritten; a
+// batch the engine hands over goes out per zone in as few UPDATE messages as fit.
 // The TSIG secret never appears in any output, log line, error or plan.
 #pragma once
 
 #include <memory>
 
 #include "engine/api/provider.h"
-#include "engine/manifest.h"
 
 namespace converge::dns {
 

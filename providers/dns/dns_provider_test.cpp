@@ -1,13 +1,12 @@
 // The provider against a scripted server: settings validation, fallback to per-RRset queries
 // when transfers are refused, retries of transient failures, multi-message transfers, the UPDATE
-// messages it sends, and the group commit of concurrent changes. (dns_bind_test.cpp runs the
+// messages it sends, and batches of changes split where they fail. (dns_bind_test.cpp runs the
 // same provider against a real BIND 9.)
 #include <doctest/doctest.h>
 
-#include <barrier>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
-#include <mutex>
 
 #include "providers/dns/dns_client.h"
 #include "providers/dns/dns_test_util.h"
@@ -49,7 +48,7 @@ std::vector<PktPtr> answer_from_zone(const ldns_pkt* q) {
     if (ldns_rr_new_frm_str(&rr, line.c_str(), 300, nullptr, nullptr) != LDNS_STATUS_OK) continue;
     RrPtr owned(rr);
     char* o = ldns_rdf2str(ldns_rr_owner(rr));
-    bool match = canonical_name(o) == qname(q) && ldns_rr_get_type(rr) == qtype(q);
+    bool match = canonical_dns_name(o) == qname(q) && ldns_rr_get_type(rr) == qtype(q);
     std::free(o);
     if (match) ldns_pkt_push_rr(r.get(), LDNS_SECTION_ANSWER, owned.release());
   }
@@ -162,69 +161,18 @@ TEST_SUITE("settings") {
                           {"tsig_name", Value::Str("k")},
                           {"tsig_secret", Value::Str(std::string("env:") + kSecretEnv)}}));
     REQUIRE(p.ok());
-    CHECK((*p)->kind() == "dns");
-    CHECK((*p)->serves("dns_record"));
-    CHECK((*p)->serves("dns_zone"));
-    CHECK_FALSE((*p)->serves("account"));
     CHECK_FALSE((*p)->can_create("dns_zone"));
     CHECK((*p)->can_create("dns_record"));
     CHECK((*p)->max_parallel() > 1);
+    CHECK((*p)->max_batch() > 1);
   }
 }
 
-TEST_SUITE("rendering") {
-  // Messages are sent as render() gives them, after ldns_pkt_tsig_sign() signed what
-  // ldns_pkt2wire() gives: one byte off and the server answers BADSIG.
-  TEST_CASE("render() is byte for byte libldns's rendering, compressed names in any case") {
-    PktPtr u = make_update("Fake.Test");
-    REQUIRE(u);
-    const char* forms[] = {"host{}.fake.test. 0 NONE A",
-                           "HOST{}.Fake.TEST. 0 NONE CNAME",
-                           "host{}.fake.test. 300 IN A 192.0.2.1",
-                           "mx{}.FAKE.test. 300 IN MX 10 Host{}.fake.test.",
-                           "_sip._tcp.h{}.fake.test. 60 IN SRV 0 5 5060 host{}.FAKE.TEST.",
-                           "c{}.fake.test. 60 IN CNAME other.example."};
-    size_t added = 0;
-    for (int i = 0; i < 400; ++i)
-      for (const char* f : forms) {
-        std::string line = f;
-        for (size_t at; (at = line.find("{}")) != std::string::npos;)
-          line.replace(at, 2, std::to_string(i % 250));  // names repeat, also after 16 KiB
-        ldns_rr* rr = nullptr;
-        if (line.find(" NONE ") != std::string::npos) {  // a prerequisite: no rdata
-          rr = ldns_rr_new();
-          ldns_rr_set_owner(rr, ldns_dname_new_frm_str(line.substr(0, line.find(' ')).c_str()));
-          ldns_rr_set_type(rr, ldns_get_rr_type_by_name(line.substr(line.rfind(' ') + 1).c_str()));
-          ldns_rr_set_class(rr, LDNS_RR_CLASS_NONE);
-        } else {
-          REQUIRE(ldns_rr_new_frm_str(&rr, line.c_str(), 0, nullptr, nullptr) == LDNS_STATUS_OK);
-        }
-        ldns_pkt_push_rr(u.get(), (added++ % 3) ? LDNS_SECTION_AUTHORITY : LDNS_SECTION_ANSWER, rr);
-      }
-    REQUIRE(ldns_pkt_tsig_sign(u.get(), test_key().name.c_str(), test_key().secret.c_str(), 300,
-                               test_key().algorithm.c_str(), nullptr) == LDNS_STATUS_OK);
-    auto ref = render_reference(u.get());
-    REQUIRE(ref.ok());
-    std::string expected(reinterpret_cast<char*>(ldns_buffer_begin(ref->get())),
-                         ldns_buffer_position(ref->get()));
-    CHECK(expected.size() > 16384);  // past the offsets compression pointers reach
-    CHECK(expected.size() < 65535);
-    // What ldns_pkt2wire gives (and so what ldns_pkt_tsig_sign signs) is the same again.
-    uint8_t* wire = nullptr;
-    size_t wire_size = 0;
-    REQUIRE(ldns_pkt2wire(&wire, u.get(), &wire_size) == LDNS_STATUS_OK);
-    CHECK(std::string(reinterpret_cast<char*>(wire), wire_size) == expected);
-    std::free(wire);
-    auto got = render(u.get());
-    REQUIRE_MESSAGE(got.ok(), (got.ok() ? std::string() : got.error().str()));
-    std::string actual(reinterpret_cast<char*>(ldns_buffer_begin(got->get())),
-                       ldns_buffer_position(got->get()));
-    CHECK(actual.size() == expected.size());
-    CHECK(actual == expected);
-  }
-
-  TEST_CASE("render() refuses a message over 64 KiB") {
+TEST_SUITE("messages") {
+  TEST_CASE("a message over 64 KiB is refused before anything is sent") {
+    FakeServer s([](const ldns_pkt* q) { return answer_from_zone(q); }, test_key());
     PktPtr u = make_update("fake.test");
+    REQUIRE(u);
     for (int i = 0; i < 3000; ++i) {
       ldns_rr* rr = nullptr;
       std::string line =
@@ -232,9 +180,17 @@ TEST_SUITE("rendering") {
       REQUIRE(ldns_rr_new_frm_str(&rr, line.c_str(), 0, nullptr, nullptr) == LDNS_STATUS_OK);
       ldns_pkt_push_rr(u.get(), LDNS_SECTION_AUTHORITY, rr);
     }
-    auto got = render(u.get());
+    ClientOptions opt;
+    auto server = parse_server(s.server());
+    REQUIRE(server.ok());
+    auto ep = resolve_endpoint(*server);
+    REQUIRE(ep.ok());
+    opt.server = *ep;
+    opt.key = test_key();
+    auto got = exchange(opt, u.get());
     REQUIRE_FALSE(got.ok());
     CHECK(got.error().message == kMessageTooLarge);
+    CHECK(s.requests().empty());
   }
 }
 
@@ -294,70 +250,6 @@ TEST_SUITE("scripted") {
     CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_AXFR) == 1);
     CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_SOA) == 1);
     CHECK(s.requests().size() == 5);
-  }
-
-  TEST_CASE(
-      "fingerprints: SHA-256 of a zone's transfer, the same for the same data; observe() uses "
-      "the transfer a fingerprint made; nothing when the transfer is refused") {
-    std::mutex mu;
-    std::vector<std::string> zone = kZone;
-    bool refuse = false;
-    FakeServer s(
-        [&](const ldns_pkt* q) {
-          std::lock_guard<std::mutex> lk(mu);
-          std::vector<PktPtr> out;
-          if (qtype(q) != LDNS_RR_TYPE_AXFR) return answer_from_zone(q);
-          out.push_back(reply_to(q, refuse ? LDNS_RCODE_REFUSED : LDNS_RCODE_NOERROR));
-          if (refuse) return out;
-          for (const auto& line : zone) add_answer(out.back().get(), line);
-          add_answer(out.back().get(), zone.front());
-          return out;
-        },
-        test_key());
-    Res www = record("www", "fake.test", "A", {"192.0.2.2", "192.0.2.1"}, 600);
-    Res other = record("x", "other.test", "A", {"192.0.2.3"}, 600);
-    Res z = zone_res("fake.test");
-    auto p = provider_for(s);
-    ObserveRequest req;
-    req.type = www.view().type;
-    req.resources = {www.view(), other.view(), www.view()};
-    CHECK(p->observe_scope(req) == "fake.test.\nother.test.");  // sorted, each once
-    ObserveRequest zreq;
-    zreq.type = z.view().type;
-    zreq.resources = {z.view()};
-    CHECK(p->observe_scope(zreq) == "fake.test.");
-
-    auto first = p->fingerprint("dns_record", "fake.test.");
-    REQUIRE(first.has_value());
-    CHECK(first->rfind("fake.test. sha256:", 0) == 0);
-    CHECK(first->size() == std::string("fake.test. sha256:\n").size() + 64);
-    CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_AXFR) == 1);
-    auto resp = observe(*p, {&www});  // uses that transfer
-    CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_AXFR) == 1);
-    CHECK(resp.results[0].exists);
-    // After an observe, the fingerprint is of what it read (no transfer).
-    CHECK(p->fingerprint("dns_record", "fake.test.") == first);
-    CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_AXFR) == 1);
-
-    auto again = provider_for(s);  // another run, the same data
-    CHECK(again->fingerprint("dns_record", "fake.test.") == first);
-    {
-      std::lock_guard<std::mutex> lk(mu);
-      zone.back() = "fake.test. 300 IN MX 20 MAIL.fake.test.";  // one value changed
-    }
-    auto changed = provider_for(s);
-    auto third = changed->fingerprint("dns_record", "fake.test.");
-    REQUIRE(third.has_value());
-    CHECK(*third != *first);
-
-    auto served = provider_for(s)->fingerprint("dns_zone", "fake.test.");
-    CHECK(served == std::optional<std::string>("fake.test. served\n"));
-    CHECK_FALSE(provider_for(s)->fingerprint("dns_other", "fake.test.").has_value());
-    {
-      std::lock_guard<std::mutex> lk(mu);
-      refuse = true;
-    }
-    CHECK_FALSE(provider_for(s)->fingerprint("dns_record", "fake.test.").has_value());
   }
 
   TEST_CASE("SERVFAIL is retried with backoff inside observe") {
@@ -535,78 +427,15 @@ TEST_SUITE("scripted") {
     CHECK(st.error().message == "zone fake.test. cannot be created or changed over RFC 2136");
   }
 
-  TEST_CASE(
-      "after a transfer, a create at an owner with nothing is guarded by 'name not in use'; "
-      "where that fails, the precise prerequisites decide") {
-    std::atomic<bool> taken{false};  // someone else added a record at new2 meanwhile
-    FakeServer s(
-        [&](const ldns_pkt* q) {
-          if (qtype(q) == LDNS_RR_TYPE_AXFR) return transfer(q, 1);
-          std::vector<PktPtr> out;
-          int rcode = LDNS_RCODE_NOERROR;
-          const ldns_rr_list* pre = ldns_pkt_answer(q);
-          for (size_t k = 0; pre && k < ldns_rr_list_rr_count(pre); ++k) {
-            const ldns_rr* rr = ldns_rr_list_rr(pre, k);
-            char* o = ldns_rdf2str(ldns_rr_owner(rr));
-            bool at_new2 = std::string(o) == "new2.fake.test.";
-            std::free(o);
-            if (taken && at_new2 && ldns_rr_get_type(rr) == LDNS_RR_TYPE_ANY)
-              rcode = LDNS_RCODE_YXDOMAIN;
-          }
-          out.push_back(reply_to(q, rcode));
-          return out;
-        },
-        test_key());
-    auto p = provider_for(s);
-    auto prerequisites = [&](size_t i) {
-      auto reqs = s.requests();
-      REQUIRE(i < reqs.size());
-      return rr_lines(ldns_pkt_answer(reqs[i].get()));
-    };
-    Res fresh = record("new", "fake.test", "A", {"192.0.2.7"});
-    Res www6 = record("www", "fake.test", "AAAA", {"2001:db8::1"});  // www has an A record
-    Res fresh_mx = record("new", "fake.test", "MX", {"10 www"});     // new gets its A first
-    Res fresh2 = record("new2", "fake.test", "A", {"192.0.2.8"});
-    auto resp = observe(*p, {&fresh, &www6, &fresh_mx, &fresh2});
-    REQUIRE(s.requests().size() == 1);  // the transfer
-
-    REQUIRE(apply(*p, fresh, Action::kCreate).ok());
-    CHECK(prerequisites(1) == std::vector<std::string>{"new.fake.test. 0 NONE ANY \\# 0"});
-    REQUIRE(apply(*p, www6, Action::kCreate).ok());
-    CHECK(prerequisites(2) == std::vector<std::string>{"www.fake.test. 0 NONE AAAA \\# 0",
-                                                       "www.fake.test. 0 NONE CNAME \\# 0"});
-    REQUIRE(apply(*p, fresh_mx, Action::kCreate).ok());
-    CHECK(prerequisites(3) == std::vector<std::string>{"new.fake.test. 0 NONE MX \\# 0",
-                                                       "new.fake.test. 0 NONE CNAME \\# 0"});
-    // new2 had nothing when observed, but has a record now: "name not in use" fails, the precise
-    // prerequisites hold, and the create is applied.
-    taken = true;
-    REQUIRE(apply(*p, fresh2, Action::kCreate).ok());
-    REQUIRE(s.requests().size() == 6);
-    CHECK(prerequisites(4) == std::vector<std::string>{"new2.fake.test. 0 NONE ANY \\# 0"});
-    CHECK(prerequisites(5) == std::vector<std::string>{"new2.fake.test. 0 NONE A \\# 0",
-                                                       "new2.fake.test. 0 NONE CNAME \\# 0"});
-  }
-
-  TEST_CASE(
-      "concurrent changes to one zone share UPDATE messages; a failed batch is retried one by "
-      "one") {
-    std::atomic<int> updates{0};
+  TEST_CASE("a batch goes out in one UPDATE; a refused one is halved until each failure is alone") {
     FakeServer s(
         [&](const ldns_pkt* q) {
           std::vector<PktPtr> out;
-          ++updates;
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the others queue up
+          if (ldns_pkt_get_opcode(q) != LDNS_PACKET_UPDATE) return answer_from_zone(q);
           bool bad = false;
-          for (size_t k = 0; k < ldns_pkt_nscount(q); ++k) {
-            char* o = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_authority(q), k)));
-            bad = bad || std::string(o) == "bad.fake.test.";
-            std::free(o);
-          }
-          if (ldns_pkt_get_opcode(q) != LDNS_PACKET_UPDATE)
-            out = answer_from_zone(q);
-          else
-            out.push_back(reply_to(q, bad ? LDNS_RCODE_REFUSED : LDNS_RCODE_NOERROR));
+          for (size_t k = 0; k < ldns_pkt_nscount(q); ++k)
+            bad = bad || owner_name(ldns_rr_list_rr(ldns_pkt_authority(q), k)) == "bad.fake.test.";
+          out.push_back(reply_to(q, bad ? LDNS_RCODE_REFUSED : LDNS_RCODE_NOERROR));
           return out;
         },
         test_key());
@@ -616,29 +445,32 @@ TEST_SUITE("scripted") {
     for (int i = 0; i < kN; ++i)
       rs.push_back(
           record(i == 5 ? "bad" : "h" + std::to_string(i), "fake.test", "A", {"192.0.2.7"}));
-    std::vector<Status> results(kN);
-    std::barrier sync(kN);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < kN; ++i)
-      threads.emplace_back([&, i] {
-        sync.arrive_and_wait();
-        if (i > 0)
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the first one leads
-        results[i] = apply(*p, rs[i], Action::kCreate);
-      });
-    for (auto& t : threads) t.join();
-    for (int i = 0; i < kN; ++i) {
-      INFO(i);
-      CHECK(results[i].ok() == (i != 5));
+    Res other = record("x", "other.test", "A", {"192.0.2.8"});  // another zone: its own message
+    std::vector<ApplyRequest> reqs(kN + 1);
+    for (int i = 0; i <= kN; ++i) {
+      reqs[i].resource = i < kN ? rs[i].view() : other.view();
+      reqs[i].action = Action::kCreate;
     }
-    CHECK(results[5].error().message == "the server refused the update (REFUSED)");
-    CHECK(results[5].error().hint.find("check that key 'fake-key' may update bad.fake.test.") == 0);
-    // Far fewer messages than one per change plus the split: at most 2 batches + 7 singles + 1.
-    size_t update_msgs = s.count(LDNS_PACKET_UPDATE);
-    CHECK(update_msgs < 2 + kN + 1);
-    size_t carried = 0;
-    for (const auto& r : s.requests())
-      if (ldns_pkt_get_opcode(r.get()) == LDNS_PACKET_UPDATE) carried += ldns_pkt_nscount(r.get());
-    CHECK(carried > static_cast<size_t>(kN));  // some changes went in a shared message first
+    auto out = p->apply_batch(reqs);
+    REQUIRE(out.size() == kN + 1);
+    for (int i = 0; i <= kN; ++i) {
+      INFO(i);
+      CHECK(out[i].status.ok() == (i != 5));
+    }
+    CHECK(out[5].status.error().message == "the server refused the update (REFUSED)");
+    CHECK(out[5].status.error().hint.find("check that key 'fake-key' may update bad.fake.test.") ==
+          0);
+    // fake.test: all 8, 0-3, 4-7, 4-5, 4, 5, 6-7; then other.test.
+    std::vector<size_t> changes;
+    std::vector<std::string> zones;
+    for (const auto& r : s.requests()) {
+      REQUIRE(ldns_pkt_get_opcode(r.get()) == LDNS_PACKET_UPDATE);
+      changes.push_back(ldns_pkt_nscount(r.get()));
+      zones.push_back(qname(r.get()));
+    }
+    CHECK(changes == std::vector<size_t>{8, 4, 4, 2, 1, 1, 2, 1});
+    CHECK(zones == std::vector<std::string>{"fake.test.", "fake.test.", "fake.test.", "fake.test.",
+                                            "fake.test.", "fake.test.", "fake.test.",
+                                            "other.test."});
   }
 }

@@ -3,25 +3,28 @@
 // cases a real server cannot be made to produce on demand (refused transfers, SERVFAIL, silence).
 #pragma once
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "engine/api/names.h"
 #include "engine/api/provider.h"
+#include "providers/dns/dns_key_file.h"
 #include "providers/dns/dns_provider.h"
-#include "providers/dns/dns_values.h"
+#include "providers/dns/dns_rdata.h"
 
 namespace converge::dns::test {
 
@@ -116,7 +119,7 @@ inline std::string qname(const ldns_pkt* q) {
   const ldns_rr_list* qs = ldns_pkt_question(q);
   if (!qs || ldns_rr_list_rr_count(qs) == 0) return "";
   char* s = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(qs, 0)));
-  std::string out = s ? canonical_name(s) : "";
+  std::string out = s ? canonical_dns_name(s) : "";
   std::free(s);
   return out;
 }
@@ -127,6 +130,8 @@ inline ldns_rr_type qtype(const ldns_pkt* q) {
   return ldns_rr_get_type(ldns_rr_list_rr(qs, 0));
 }
 
+// Serves one connection at a time, one request after another on it. The destructor wakes the
+// serving thread through a pipe (no polling): every wait below is on the socket and that pipe.
 class FakeServer {
  public:
   // Answers for one request; none = stay silent (the client times out).
@@ -140,7 +145,8 @@ class FakeServer {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = 0;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 128) != 0)
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 128) != 0 ||
+        ::pipe2(stop_, O_CLOEXEC) != 0)
       std::abort();
     socklen_t len = sizeof a;
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
@@ -148,8 +154,9 @@ class FakeServer {
     thread_ = std::thread([this] { serve(); });
   }
   ~FakeServer() {
-    stop_ = true;
+    ::close(stop_[1]);  // the read end becomes readable (EOF): serve() returns
     thread_.join();
+    ::close(stop_[0]);
     ::close(fd_);
   }
   uint16_t port() const { return port_; }
@@ -170,10 +177,18 @@ class FakeServer {
   }
 
  private:
+  // Blocks until `fd` is readable (true) or the server stops (false).
+  bool wait_readable(int fd) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {stop_[0], POLLIN, 0}};
+    for (;;) {
+      int r = ::poll(p, 2, -1);
+      if (r < 0 && errno == EINTR) continue;
+      return r > 0 && p[1].revents == 0;
+    }
+  }
+
   void serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
+    while (wait_readable(fd_)) {
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) continue;
       handle(c);
@@ -182,15 +197,10 @@ class FakeServer {
   }
 
   void handle(int c) {
-    while (!stop_) {
-      pollfd p{c, POLLIN, 0};
-      int r = ::poll(&p, 1, 50);
-      if (r == 0) continue;
-      if (r < 0) return;
+    while (wait_readable(c)) {
       size_t size = 0;
-      timeval tv{1, 0};
-      uint8_t* wire = ldns_tcp_read_wire_timeout(c, &size, tv);
-      if (!wire) return;
+      uint8_t* wire = ldns_tcp_read_wire_timeout(c, &size, timeval{1, 0});
+      if (!wire) return;  // the client closed the connection
       ldns_pkt* raw = nullptr;
       ldns_status st = ldns_wire2pkt(&raw, wire, size);
       std::free(wire);
@@ -202,12 +212,8 @@ class FakeServer {
       }
       std::vector<PktPtr> answers = handler_(req.get());
       if (answers.empty()) {  // silence: hold the connection until the client gives up
-        while (!stop_) {
-          pollfd h{c, POLLIN, 0};
-          if (::poll(&h, 1, 50) > 0) {
-            char b[512];
-            if (::recv(c, b, sizeof b, 0) <= 0) return;
-          }
+        char b[512];
+        while (wait_readable(c) && ::recv(c, b, sizeof b, 0) > 0) {
         }
         return;
       }
@@ -225,9 +231,11 @@ class FakeServer {
                                     key_->algorithm.c_str(), mac.get(), 1);
           mac.reset(ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(a), 3)));
         }
-        BufferPtr buf(ldns_buffer_new(65535));
-        ldns_pkt2buffer_wire(buf.get(), a);
-        if (ldns_tcp_send_query(buf.get(), c, nullptr, 0) == 0) return;
+        ldns_buffer* buf = ldns_buffer_new(65535);
+        ldns_pkt2buffer_wire(buf, a);
+        bool sent = ldns_tcp_send_query(buf, c, nullptr, 0) != 0;
+        ldns_buffer_free(buf);
+        if (!sent) return;
       }
     }
   }
@@ -235,8 +243,8 @@ class FakeServer {
   Handler handler_;
   std::optional<TsigKey> key_;
   int fd_ = -1;
+  int stop_[2] = {-1, -1};
   uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
   std::thread thread_;
   std::mutex mu_;
   std::vector<PktPtr> requests_;

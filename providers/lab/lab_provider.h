@@ -5,16 +5,17 @@
 // record, mailboxes on missing or dismounted databases, local groups on domain controllers ...
 // are all refused with the error the real system would give.
 //
-// Each apply() is one SQLite transaction, so a crash never leaves a change half-written. Calls are
-// serialised by a mutex (SQLite has one writer anyway). Fault injection for tests comes from the
-// `faults` setting or CONVERGE_LAB_FAULTS: "fail_nth=N,fail_type=T,transient_nth=N,latency_ms=N,
-// kill_nth=N" (kill_nth raises SIGKILL inside the Nth write, before it commits).
+// The lab serves every resource type (its ProviderKind is built where the kinds are listed, from
+// all_types()); the rules of each family of types are in lab_rules.h. observe() reads the rows of
+// the requested type with one query. Each apply() is one SQLite transaction, so a crash never
+// leaves a change half-written. Calls are serialised by a mutex (SQLite has one writer anyway).
+// Fault injection for tests comes from the `faults` setting or CONVERGE_LAB_FAULTS:
+// "fail_nth=N,fail_type=T,transient_nth=N,latency_ms=N, kill_nth=N" (kill_nth raises SIGKILL inside
+// the Nth write, before it commits).
 #pragma once
 
-#include <future>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -32,35 +33,19 @@ struct Faults {
   static Result<Faults> parse(const std::string& spec);
 };
 
-// Every row of a lab, by type then identity key: what observe() reads.
-struct Snapshot {
-  std::string generation;  // the lab's write generation the rows were read at
-  std::unordered_map<std::string, std::unordered_map<std::string, AttrMap>> by_type;
-  std::set<std::string> taken;  // types already handed out; later reads go to SQLite
-};
-
-// Starts reading every row of the lab at `path` on a background thread, if the file exists, so
-// that a LabProvider opened later on the same path observes from memory instead of waiting for
-// SQLite (the command line calls it before parsing the manifest; the two overlap). Harmless when
-// the manifest turns out not to use the lab.
-void prefetch(const std::string& path);
-
 class LabProvider : public Provider {
  public:
   static Result<std::unique_ptr<LabProvider>> open(const ProviderConfig& cfg);
 
-  std::string kind() const override { return "lab"; }
-  bool serves(const std::string&) const override { return true; }
   int max_parallel() const override { return 4; }
   ObserveResponse observe(const ObserveRequest& req) override;
   ApplyResponse apply(const ApplyRequest& req) override;
 
  private:
   Status apply_locked(const ApplyRequest& req);
-  // Rows of `type`: from the prefetched snapshot while nothing was written, else one query.
-  Result<std::unordered_map<std::string, AttrMap>> rows(const std::string& type);
+  // Every stored row of `type`, by identity key: one query.
+  Result<std::unordered_map<std::string, AttrMap>> rows_of(const std::string& type);
   std::unique_ptr<LabStore> store_;
-  std::shared_future<std::shared_ptr<Snapshot>> prefetched_;
   std::mutex mu_;
   Faults faults_;
   int writes_ = 0;

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "engine/values.h"
+#include "engine/api/names.h"
 
 using namespace converge;
 using namespace converge::lab;
@@ -219,7 +219,7 @@ TEST_CASE("lab: an explicit ACE beside an inherited one with the same identity l
   CHECK(lab.p->apply(del).status.ok());
   CHECK_FALSE(lab.observe("ace", ace).exists);
   // The inherited ACE is still in the store, untouched.
-  auto store = LabStore::open(lab.path, true);
+  auto store = LabStore::open(lab.path);
   REQUIRE(store.ok());
   auto rows = (*store)->all("ace");
   REQUIRE(rows.ok());

@@ -162,19 +162,16 @@ sqlite3_stmt* LabStore::prepare(const char* sql) {
   return st;
 }
 
-Result<std::unique_ptr<LabStore>> LabStore::open(const std::string& path, bool read_only) {
+Result<std::unique_ptr<LabStore>> LabStore::open(const std::string& path) {
   std::unique_ptr<LabStore> s(new LabStore());
   s->path_ = path;
   struct stat sb {};
   s->created_ = ::stat(path.c_str(), &sb) != 0;
-  // A reader still opens read-write: as the last connection to close it then removes the -wal and
-  // -shm files it made, leaving the directory as it found it.
-  int flags = read_only ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  if (sqlite3_open_v2(path.c_str(), &s->db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &s->db_, flags, nullptr) != SQLITE_OK)
     return Error::Io("cannot open lab " + path + ": " + std::string(sqlite3_errmsg(s->db_)),
                      "check that the directory exists and is writable");
   sqlite3_busy_timeout(s->db_, 10000);
-  if (read_only) return s;
   const char* schema =
       "PRAGMA journal_mode=WAL;"
       "PRAGMA synchronous=NORMAL;"
@@ -192,12 +189,6 @@ Result<std::unique_ptr<LabStore>> LabStore::open(const std::string& path, bool r
 }
 
 Status LabStore::begin() { return exec("BEGIN IMMEDIATE"); }
-Status LabStore::begin_read() { return exec("BEGIN DEFERRED"); }
-Status LabStore::bump_generation() {
-  return exec(
-      "INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) DO UPDATE SET "
-      "value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)");
-}
 Status LabStore::commit() { return exec("COMMIT"); }
 void LabStore::rollback() { (void)exec("ROLLBACK"); }
 
@@ -238,28 +229,6 @@ Result<std::vector<std::pair<std::string, AttrMap>>> LabStore::all(const std::st
     out.emplace_back(std::string(column(st, 0)), std::move(*m));
   }
   if (rc != SQLITE_DONE) return sql_error("read " + type);
-  return out;
-}
-
-Result<std::unordered_map<std::string, std::unordered_map<std::string, AttrMap>>>
-LabStore::all_rows() {
-  sqlite3_stmt* st = prepare("SELECT type, key, attrs FROM objects");
-  if (!st) return sql_error("prepare");
-  std::unordered_map<std::string, std::unordered_map<std::string, AttrMap>> out;
-  std::unordered_map<std::string, AttrMap>* cur = nullptr;
-  std::string cur_type;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    std::string_view type = column(st, 0);
-    if (!cur || type != cur_type) {
-      cur_type = std::string(type);
-      cur = &out[cur_type];
-    }
-    auto m = decode_attrs(column(st, 2));
-    if (!m.ok()) return m.error();
-    cur->emplace(std::string(column(st, 1)), std::move(*m));
-  }
-  if (rc != SQLITE_DONE) return sql_error("read all");
   return out;
 }
 
@@ -355,16 +324,6 @@ Status LabStore::put_ldap_attr(const std::string& dn, const std::string& attr, c
   sqlite3_bind_blob(st, 3, enc.data(), static_cast<int>(enc.size()), SQLITE_TRANSIENT);
   if (sqlite3_step(st) != SQLITE_DONE) return sql_error("write attribute");
   return {};
-}
-
-Result<std::string> LabStore::meta(const std::string& key) {
-  sqlite3_stmt* st = prepare("SELECT value FROM meta WHERE key=?1");
-  if (!st) return sql_error("prepare");
-  bind_text(st, 1, key);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) return std::string(column(st, 0));
-  if (rc != SQLITE_DONE) return sql_error("read meta");
-  return std::string();
 }
 
 Status LabStore::put_meta(const std::string& key, const std::string& value) {

@@ -14,7 +14,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/api/result.h"
@@ -27,15 +26,11 @@ Result<AttrMap> decode_attrs(std::string_view s);
 
 class LabStore {
  public:
-  // Opens (creating the schema if needed). `exists` tells whether the file was there before.
-  // read_only: an existing lab only, no schema changes, no writes (for background reads).
-  static Result<std::unique_ptr<LabStore>> open(const std::string& path, bool read_only = false);
+  // Opens (creating the file and schema if needed); created() tells whether the file is new.
+  static Result<std::unique_ptr<LabStore>> open(const std::string& path);
   ~LabStore();
 
   Status begin();
-  Status begin_read();  // a read transaction: a consistent view across several queries
-  // Every committed write increments it, so a reader can tell whether what it read is current.
-  Status bump_generation();
   Status commit();
   void rollback();
 
@@ -43,8 +38,6 @@ class LabStore {
   Result<std::optional<AttrMap>> get(const std::string& type, const std::string& key);
   // Every object of a type: (key, attrs). One query.
   Result<std::vector<std::pair<std::string, AttrMap>>> all(const std::string& type);
-  // Every object of every type: type -> key -> attrs. One query.
-  Result<std::unordered_map<std::string, std::unordered_map<std::string, AttrMap>>> all_rows();
   Status put(const std::string& type, const std::string& key, const AttrMap& attrs);
   Status erase(const std::string& type, const std::string& key);
 
@@ -59,7 +52,6 @@ class LabStore {
   Result<std::optional<Value>> ldap_attr(const std::string& canonical_dn, const std::string& attr);
   Status put_ldap_attr(const std::string& canonical_dn, const std::string& attr, const Value& v);
 
-  Result<std::string> meta(const std::string& key);
   Status put_meta(const std::string& key, const std::string& value);
 
   bool created() const { return created_; }

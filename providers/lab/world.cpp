@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "engine/values.h"
+#include "engine/api/names.h"
 #include "providers/lab/lab_provider.h"
 
 namespace converge::lab {

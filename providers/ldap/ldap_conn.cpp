@@ -5,15 +5,11 @@
 #include <sys/time.h>
 
 #include <algorithm>
-#include <cctype>
+
+#include "engine/api/names.h"
 
 namespace converge::ldap {
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool mentions_tls(const std::string& s) {
   std::string l = lower(s);

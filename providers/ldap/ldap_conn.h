@@ -72,8 +72,8 @@ class Conn {
   static Result<std::unique_ptr<Conn>> open(const ConnSettings& s);
 
   bool encrypted() const { return encrypted_; }
-  // LDAP requests sent by every Conn of this process (searches count once per page); for tests
-  // and the benchmark, to show that observation is batched.
+  // LDAP requests sent by every Conn of this process (searches count once per page); tests use
+  // it to show that observation is batched.
   static uint64_t requests();
   // True once an operation lost the connection; the pool then drops it.
   bool broken() const { return broken_; }

@@ -4,18 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 
+#include "engine/api/names.h"
 #include "providers/ldap/ldap_text.h"
 
 namespace converge::ldap {
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -31,7 +26,7 @@ std::string sid_text(const std::string& binary) {
 std::string naming_context_of(const RootDse& root, const std::string& dn) {
   std::string best;
   for (const auto& nc : root.naming_contexts)
-    if (dn_within(dn, nc) && canonical_dn(nc).size() > canonical_dn(best).size()) best = nc;
+    if (dn_within(dn, nc) && dn_key(nc).size() > dn_key(best).size()) best = nc;
   return best;
 }
 
@@ -69,7 +64,7 @@ Result<std::map<std::string, Entry>> Directory::read_dns(const std::vector<std::
   std::map<std::string, std::vector<std::string>> by_nc;
   std::set<std::string> seen;
   for (const auto& dn : dns) {
-    std::string key = canonical_dn(dn);
+    std::string key = dn_key(dn);
     if (!seen.insert(key).second) continue;
     std::string nc = naming_context_of(*root_, dn);
     if (nc.empty()) continue;
@@ -81,7 +76,7 @@ Result<std::map<std::string, Entry>> Directory::read_dns(const std::vector<std::
       LdapStatus st = c_.search(
           nc, Conn::kSubtree, filter, attrs,
           [&](Entry&& e) {
-            std::string key = canonical_dn(e.dn);
+            std::string key = dn_key(e.dn);
             out[key] = std::move(e);
           },
           sd_flags);
@@ -196,7 +191,7 @@ Result<std::map<std::string, std::vector<std::string>>> Directory::members(
     for (const auto& [desc, values] : e.attrs) {
       RangeOption r = parse_range(desc);
       if (lower(r.attr) != "member") continue;
-      for (const auto& v : values) into.push_back(canonical_dn(v));
+      for (const auto& v : values) into.push_back(dn_key(v));
       if (r.ranged && r.high && !values.empty()) next = *r.high + 1;
     }
     return next;
@@ -210,7 +205,7 @@ Result<std::map<std::string, std::vector<std::string>>> Directory::members(
   }
   for (auto& [dn, start] : more) {
     std::optional<uint64_t> low = start;
-    auto& into = out[canonical_dn(dn)];
+    auto& into = out[dn_key(dn)];
     while (low) {
       std::optional<uint64_t> next;
       LdapStatus st = c_.search(

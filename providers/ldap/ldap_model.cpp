@@ -1,20 +1,13 @@
 #include "providers/ldap/ldap_model.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "engine/api/ad_rights.h"
+#include "engine/api/names.h"
 #include "providers/ldap/ldap_text.h"
 
 namespace converge::ldap {
 namespace {
-
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -24,7 +17,7 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
 Value spelled_as_desired(const AttrMap& desired, const std::string& key,
                          const std::string& observed, bool dn) {
   const Value& d = attr(desired, key);
-  if (d.is_string() && (dn ? same_dn(d.as_string(), observed) : iequal(d.as_string(), observed)))
+  if (d.is_string() && (dn ? same_dn(d.as_string(), observed) : iequals(d.as_string(), observed)))
     return d;
   return Value::Str(observed);
 }
@@ -106,7 +99,7 @@ AttrMap observe_object(const TypeSpec& t, const Entry& e, const AttrMap& desired
     const auto& classes = e.values("objectclass");
     std::string want = attr_text(desired, "class");
     auto it = std::find_if(classes.begin(), classes.end(),
-                           [&](const std::string& c) { return iequal(c, want); });
+                           [&](const std::string& c) { return iequals(c, want); });
     o["class"] = it != classes.end() ? attr(desired, "class")
                                      : Value::Str(classes.empty() ? "" : classes.back());
   }
@@ -206,10 +199,6 @@ AttrMap observe_attribute(const Entry& e, const AttrMap& desired) {
   AttrMap o;
   for (const char* k : {"object", "attribute", "copy_from"})
     if (auto it = desired.find(k); it != desired.end()) o[k] = it->second;
-  auto lower = [](std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
   o["value"] = Value::StrList(e.values(lower(attr_text(desired, "attribute"))));
   std::string from = attr_text(desired, "copy_from");
   if (!from.empty()) {
@@ -235,7 +224,7 @@ Result<sd::Ace> desired_ace(const AttrMap& desired, const AceTarget& target) {
     return Error::Invalid(
         "a CREATOR OWNER / CREATOR GROUP ACE only applies to objects created later",
         "use applies_to = \"descendants_only\" (the directory rewrites any other form)");
-  bool deny = iequal(attr_text(desired, "access"), "deny");
+  bool deny = iequals(attr_text(desired, "access"), "deny");
   return sd::Ace::make(deny, target.sid, *mask, *flags, target.object_type,
                        target.inherited_object_type);
 }

@@ -25,9 +25,9 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "engine/api/provider.h"
-#include "engine/manifest.h"
 
 namespace converge::ldap {
 

@@ -4,16 +4,10 @@
 #include <cctype>
 #include <cstdio>
 
+#include "engine/api/names.h"
+
 namespace converge::ldap {
 namespace {
-
-char lower_ascii(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = lower_ascii(c);
-  return out;
-}
 
 bool is_space(char c) { return c == ' '; }
 
@@ -147,7 +141,7 @@ std::string escape_dn_value(std::string_view value) {
   return out;
 }
 
-std::string canonical_dn(std::string_view dn) {
+std::string dn_key(std::string_view dn) {
   auto parsed = parse_dn(dn);
   if (!parsed.ok()) return lower(trim_spaces(dn));
   std::string out;
@@ -162,7 +156,7 @@ std::string canonical_dn(std::string_view dn) {
   return out;
 }
 
-bool same_dn(std::string_view a, std::string_view b) { return canonical_dn(a) == canonical_dn(b); }
+bool same_dn(std::string_view a, std::string_view b) { return dn_key(a) == dn_key(b); }
 
 std::string parent_dn(std::string_view dn) {
   auto parts = split_unescaped(trim_spaces(dn), ",");
@@ -178,7 +172,7 @@ std::string first_rdn_value(std::string_view dn) {
 }
 
 bool dn_within(std::string_view dn, std::string_view base) {
-  std::string d = canonical_dn(dn), b = canonical_dn(base);
+  std::string d = dn_key(dn), b = dn_key(base);
   if (b.empty()) return true;
   if (d == b) return true;
   return d.size() > b.size() && d.compare(d.size() - b.size(), b.size(), b) == 0 &&
@@ -404,8 +398,8 @@ bool looks_like_sid(std::string_view s) {
 
 std::string object_type_key(std::string_view name) {
   std::string out;
-  for (char c : name) {
-    char d = (c == '-' || c == '_') ? ' ' : lower_ascii(c);
+  for (char c : lower(name)) {
+    char d = (c == '-' || c == '_') ? ' ' : c;
     if (d == ' ' && (out.empty() || out.back() == ' ')) continue;
     out += d;
   }

@@ -32,11 +32,17 @@ Result<std::vector<Rdn>> parse_dn(std::string_view dn);
 // Escapes an attribute value for use in a DN (RFC 4514 section 2.4).
 std::string escape_dn_value(std::string_view value);
 
-// The canonical form of a DN for comparisons and map keys: types and values lower-cased (ASCII),
-// values minimally re-escaped, no spaces around separators. Two spellings of one DN give the same
-// string. A DN that does not parse is returned lower-cased and trimmed (it then matches nothing
-// real, and the caller reports the parse error separately).
-std::string canonical_dn(std::string_view dn);
+// The key under which DNs are compared and mapped: types and values lower-cased (ASCII), values
+// unescaped and minimally re-escaped, the AVAs of a multi-valued RDN sorted, no spaces around
+// separators. Two spellings of one DN give the same key ("CN=a\,b" and "cn=A\2Cb", "CN=a+UID=b"
+// and "uid=b+cn=a", quoted values). A DN that does not parse is returned lower-cased and trimmed
+// (it then matches nothing real, and the caller reports the parse error separately).
+//
+// Not engine/api/names.h's canonical_dn: that one lower-cases and drops spaces but keeps escapes
+// as written and AVAs in their order. Here every DN the directory returns (in its own spelling:
+// its escapes, its case, its AVA order) is matched against the manifest's, so two spellings of
+// one DN must give one key.
+std::string dn_key(std::string_view dn);
 bool same_dn(std::string_view a, std::string_view b);
 // The parent of a DN ("OU=x,DC=y" -> "DC=y"), in the input's own spelling; "" for one RDN.
 std::string parent_dn(std::string_view dn);

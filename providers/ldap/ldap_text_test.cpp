@@ -4,6 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+#include <utility>
+
+#include "engine/api/names.h"
+
 namespace converge::ldap {
 namespace {
 
@@ -15,6 +20,25 @@ std::string hex(const std::string& bytes) {
     out += d[c & 15];
   }
   return out;
+}
+
+TEST_CASE("ldap: dn_key matches spellings that the engine's canonical_dn keeps apart") {
+  // Why the provider keeps its own key: the directory answers with its own escapes, quoting and
+  // AVA order, and those DNs are matched against the manifest's.
+  const std::pair<const char*, const char*> same[] = {
+      {"CN=a\\,b,DC=x", "cn=A\\2Cb,dc=x"},
+      {"CN=a+UID=b,DC=x", "uid=b+cn=a,dc=x"},
+      {"CN=\"a,b\",DC=x", "CN=a\\,b,DC=x"},
+  };
+  for (const auto& pair : same) {
+    std::string a = pair.first, b = pair.second;
+    CAPTURE(a);
+    CHECK(dn_key(a) == dn_key(b));
+    CHECK(converge::canonical_dn(a) != converge::canonical_dn(b));
+  }
+  // Where both apply, they agree.
+  CHECK(dn_key("CN=QMM, OU=Service Accounts ,DC=T") ==
+        converge::canonical_dn("CN=QMM, OU=Service Accounts ,DC=T"));
 }
 
 TEST_CASE("ldap: parse_dn splits RDNs and unescapes values") {
@@ -51,11 +75,11 @@ TEST_CASE("ldap: DN escaping round-trips and canonical forms compare spellings")
   }
   CHECK(escape_dn_value("Smith, John") == "Smith\\, John");
   CHECK(escape_dn_value(" a ") == "\\ a\\ ");
-  CHECK(canonical_dn("CN=QMM_Trg_Ex, OU=Service Accounts ,DC=Target,DC=Local") ==
+  CHECK(dn_key("CN=QMM_Trg_Ex, OU=Service Accounts ,DC=Target,DC=Local") ==
         "cn=qmm_trg_ex,ou=service accounts,dc=target,dc=local");
   CHECK(same_dn("cn=a\\2cb,dc=x", "CN=A\\,B,DC=X"));
   CHECK_FALSE(same_dn("CN=a,DC=x", "CN=a,DC=y"));
-  CHECK(canonical_dn("UID=b+CN=a,DC=x") == canonical_dn("cn=a+uid=b,dc=x"));
+  CHECK(dn_key("UID=b+CN=a,DC=x") == dn_key("cn=a+uid=b,dc=x"));
   CHECK(parent_dn("CN=a\\,b,OU=x,DC=y") == "OU=x,DC=y");
   CHECK(parent_dn("DC=y") == "");
   CHECK(first_rdn_value("CN=a\\,b,OU=x") == "a,b");

@@ -3,7 +3,9 @@
 # 1. SIGKILL at 20 different points of an apply of the guide's manifest (fault injection kills the
 #    process inside the Nth write, before it commits). After each: the journal marks the run
 #    interrupted, a second run converges fully, a third plans nothing, nothing is duplicated.
-# 2. Two runs at once: the second fails at once naming the holder, or waits with --wait.
+# 2. A run killed right after its first change can be undone: the journal committed its plan and
+#    that change's outcome before the next change was handed to the target.
+# 3. Two runs at once: the second fails at once naming the holder, or waits with --wait.
 # Usage: crash.sh CONVERGE SOURCE_DIR
 set -u
 converge=$1 src=$2
@@ -30,6 +32,25 @@ for n in $(seq 1 20); do
   if [ $ok -eq 1 ]; then passed=$((passed + 1)); echo "ok   killed at write $((n * 2 + n / 3)): recovered"
   else failed=$((failed + 1)); echo "FAIL killed at write $((n * 2 + n / 3)): $why"; tail -5 "$tmp/second.out" | sed 's/^/     | /'; fi
 done
+
+# A run killed right after its first change. One change at a time, so the first change's outcome
+# is committed before the second starts; the lab kills the process inside that second write,
+# before the write commits.
+rm -f "$tmp"/*.sqlite* "$tmp"/*.lock
+"$converge" lab init "$world" >/dev/null
+lab_rows >"$tmp/fresh.rows"
+(CONVERGE_LAB_FAULTS=kill_nth=2 exec "$converge" "$M" --parallelism 1 >"$tmp/killed.out" 2>&1)
+check "the run is killed inside its second change" test $? -eq 137
+# The first change creates an OU, which holds data: its undo is a delete that needs the flag.
+expect "the killed run is undone" 0 'note: run 1 \(run, started .*\) was interrupted' \
+  'Apply: 1 applied, 0 failed, 0 skipped, 0 blocked' 'Recorded as run 2' \
+  -- "$converge" undo 1 --yes --allow-destroy
+lab_rows >"$tmp/undone.rows"
+check "after the undo the lab is as it was before the killed run" \
+  test -s "$tmp/fresh.rows" -a "$(cat "$tmp/fresh.rows")" = "$(cat "$tmp/undone.rows")"
+expect "the journal shows the first change applied and the second interrupted" 0 \
+  '^run 1: run, interrupted' '1\. create [a-z_.]+: applied' '2\. create [a-z_.]+: interrupted' \
+  -- "$converge" show 1
 
 # Two runs at once.
 rm -f "$tmp"/*.sqlite* "$tmp"/*.lock

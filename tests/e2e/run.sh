@@ -3,34 +3,10 @@
 # Usage: run.sh CONVERGE SOURCE_DIR
 set -u
 converge=$1 src=$2
-tmp=$(mktemp -d /tmp/converge-e2e-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-export QMM_SERVICE_PASSWORD="e2e-$RANDOM-$RANDOM-Pw!"
-export CONVERGE_LAB="$tmp/lab.sqlite"
-unset CONVERGE_LAB_FAULTS
-M="$src/manifests/exchange2007-target.toml"
+. "$src/tests/e2e/lib.sh"
 OOB="$src/manifests/examples/out-of-band-change.toml"
 NSPI="$src/manifests/examples/out-of-band-nspi.toml"
-passed=0 failed=0
 
-# expect NAME RC PATTERN... -- CMD...: runs CMD, checks its exit code and that its combined output
-# matches every extended regex PATTERN.
-expect() {
-  local name=$1 rc=$2; shift 2
-  local pats=()
-  while [ "$1" != "--" ]; do pats+=("$1"); shift; done
-  shift
-  "$@" >"$tmp/out" 2>&1
-  local got=$?
-  local ok=1 why=""
-  [ "$got" -eq "$rc" ] || { ok=0; why="exit $got, wanted $rc"; }
-  for p in "${pats[@]}"; do
-    grep -Eq -- "$p" "$tmp/out" || { ok=0; why="$why; missing /$p/"; }
-  done
-  if [ $ok -eq 1 ]; then passed=$((passed + 1)); echo "ok   $name"
-  else failed=$((failed + 1)); echo "FAIL $name: $why"; sed 's/^/     | /' "$tmp/out" | head -40; fi
-}
 sha() { cat "$CONVERGE_LAB" "$CONVERGE_LAB-wal" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
 # 1. First run on a fresh lab: everything the lab can have is applied; the MAPI CDO checks block
@@ -84,8 +60,7 @@ before=$(sha)
 expect "stale plan is refused" 1 'the plan is stale' \
   'registry_value\.nspi_max_sessions\[DC1\]: data was 100 when planned, now 50' 'Nothing was changed' \
   -- "$converge" apply "$tmp/saved.json"
-[ "$(sha)" = "$before" ] && { passed=$((passed + 1)); echo "ok   stale apply left the lab byte-for-byte unchanged"; } \
-  || { failed=$((failed + 1)); echo "FAIL stale apply changed the lab"; }
+check "stale apply left the lab byte-for-byte unchanged" test "$(sha)" = "$before"
 
 # 5. A fresh plan applies exactly what was reviewed.
 expect "save a fresh plan" 0 'Plan: 1 to create, 2 to update' -- "$converge" plan "$M" --out "$tmp/fresh.json"
@@ -93,9 +68,7 @@ expect "apply the reviewed plan" 0 'Apply: 3 applied, 0 failed' -- "$converge" a
 expect "converged again" 0 'Plan: 0 to create, 0 to update, 0 to delete' -- "$converge" plan --detailed-exitcode "$M"
 
 # 6. Secrets never leave the process.
-if grep -rqa -- "$QMM_SERVICE_PASSWORD" "$tmp"; then
-  failed=$((failed + 1)); echo "FAIL the password appears in: $(grep -rla -- "$QMM_SERVICE_PASSWORD" "$tmp")"
-else passed=$((passed + 1)); echo "ok   no secret in lab, plans or output"; fi
+check "no secret in lab, plans or output" sh -c "! grep -rqa -- \"\$QMM_SERVICE_PASSWORD\" '$tmp'"
 
 # 7. Faults: a failing type fails its resources, skips their dependents, lets the rest finish.
 export CONVERGE_LAB="$tmp/faults.sqlite"
@@ -115,23 +88,10 @@ expect "usage error exits 64" 64 'manifest is required|required' -- "$converge" 
 expect "missing manifest exits 64" 64 'cannot read manifest' -- "$converge" plan "$tmp/nope.toml"
 expect "validate" 0 'valid \(59 resources' -- "$converge" validate "$M"
 
-# 9. The compiled-manifest cache: used for the same bytes, never for an edited manifest.
-export CONVERGE_LAB="$tmp/cache.sqlite"
-cp "$OOB" "$tmp/edit.toml"
-from_cache() { "$converge" plan "$tmp/edit.toml" -vv "$@" 2>&1 | grep -q 'compiled form from the cache'; }
-expect "a first plan parses (and caches)" 0 'Plan: 0 to create' -- "$converge" plan --detailed-exitcode "$tmp/edit.toml"
-if ls "$tmp"/manifest-cache/*.bin >/dev/null 2>&1 && from_cache && ! from_cache --no-cache; then
-  passed=$((passed + 1)); echo "ok   the next plan uses the cache beside the journal; --no-cache parses"
-else failed=$((failed + 1)); echo "FAIL the cache is not written or not used"; fi
-sed -i 's/^circular_logging = true/circular_logging = false/' "$tmp/edit.toml"
-if ! from_cache; then passed=$((passed + 1)); echo "ok   an edited manifest is parsed again"
-else failed=$((failed + 1)); echo "FAIL an edited manifest came from the cache"; fi
-expect "and planned as edited" 2 'circular_logging = true -> false' -- "$converge" plan --detailed-exitcode "$tmp/edit.toml"
+# 9. A manifest the graph refuses changes nothing: no lab, no journal.
 mkdir -p "$tmp/cyc"
 expect "a manifest with a dependency cycle is refused" 65 'dependency cycle' \
-  -- env CONVERGE_LAB="$tmp/cyc/lab.sqlite" "$converge" plan "$src/tests/bad/019_cycle_depends_on_2.toml"
-if [ ! -e "$tmp/cyc/manifest-cache" ]; then passed=$((passed + 1)); echo "ok   ...and leaves no cache entry"
-else failed=$((failed + 1)); echo "FAIL a refused manifest left a cache entry"; fi
+  -- env CONVERGE_LAB="$tmp/cyc/lab.sqlite" "$converge" "$src/tests/bad/019_cycle_depends_on_2.toml"
+check "...and leaves nothing behind" test -z "$(ls -A "$tmp/cyc")"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -8,11 +8,11 @@
 
 #include "engine/graph.h"
 #include "engine/manifest.h"
-#include "providers/registry.h"
+#include "tests/support/kinds.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  auto lr = converge::load_manifest_string(text, "fuzz.toml", converge::provider_kinds());
+  auto lr = converge::load_manifest_string(text, "fuzz.toml", converge::test::kinds());
   if (!lr.ok()) {
     for (const auto& e : lr.errors)
       if (e.message.empty()) std::abort();  // every error says something

@@ -221,7 +221,7 @@ check "QMM_Trg_DSA is back in Domain Admins" \
   grep -qiF "CN=QMM_Trg_DSA,$SA" <(values "CN=Domain Admins,CN=Users,$BASE" member)
 check "displayName of DB02 is back" test "$(values "CN=DB02,CN=Databases,$AG" displayName)" = DB02
 
-# ---- 3b. drift (issue #5) against Samba: an ldapmodify is reported, then corrected -----------
+# ---- 3b. drift against Samba: an ldapmodify is reported, then corrected -----------
 cv drift "$MANIFEST"
 check "drift: none after the repair (exit $RC)" test "$RC" = 0
 printf 'dn: CN=DB02,CN=Databases,%s\nchangetype: modify\nreplace: displayName\ndisplayName: Drifted Name\n' "$AG" |

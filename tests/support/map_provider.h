@@ -11,8 +11,6 @@ namespace converge::test {
 
 class MapProvider : public Provider {
  public:
-  std::string kind() const override { return "map"; }
-  bool serves(const std::string&) const override { return true; }
   ObserveResponse observe(const ObserveRequest& req) override {
     ++calls;
     ObserveResponse r;

@@ -2,13 +2,10 @@
 # DNS benchmark (issue #4) against the test BIND 9 (tools/testenv/bind.sh, started here in a temp
 # directory on 127.0.0.1 and stopped on exit): N A records plus one MX for every fifth host, all in
 # zone target.local. Measured in the same run, best of R:
-#   (a) the no-op `converge plan` of the populated zone vs one TSIG-signed `dig AXFR` of it — as a
-#       repeated plan is (the compiled manifest cached, and the last plan's no-op memo holding:
-#       the zone is transferred and its SHA-256 compared, engine/noop_memo.h), as the first plan
-#       after any change is (the memo removed before each run: every record observed and
-#       compared), and with --no-cache (parsed from scratch, no memo);
-#   (b) creating the records with `converge run` (cached manifest, and --no-cache) vs one
-#       `nsupdate` run that sends the same records in batches of 1000 per UPDATE message.
+#   (a) the no-op `converge plan` of the populated zone (one transfer, every record compared) vs
+#       one TSIG-signed `dig AXFR` of it;
+#   (b) creating the records with `converge run` vs one `nsupdate` run that sends the same
+#       records in batches of 1000 per UPDATE message.
 # Prints a markdown table with the ratios, then where converge's time goes (-vv phase timings).
 # Usage: tools/bench/dns_bench.sh [N] [R]   (default 5000 5). CONVERGE=path overrides build/converge.
 set -euo pipefail
@@ -57,15 +54,12 @@ reset_zone() { nsupdate -t 30 -k "$key" "$tmp/in/delete.nsupdate" >/dev/null; }
 count_zone() { dig +noall +answer -p "$port" "@$host" -k "$key" "$zone" AXFR | awk '$4 != "SOA"' | wc -l; }
 
 # ---- (b) creating the records ----
-declare -a t_run t_run_cold t_nsupdate
-"$converge" plan "$tmp/in/manifest.toml" "${lab[@]}" >/dev/null  # compiles the manifest into the cache
+declare -a t_run t_nsupdate
 for ((i = 0; i < reps; i++)); do
   reset_zone
   t_run+=("$(timed "$converge" run "$tmp/in/manifest.toml" "${lab[@]}")")
   have=$(count_zone)
   [ "$have" -eq $((records + 1)) ] || { echo "converge created $have records, expected $records (+NS)"; exit 1; }
-  reset_zone
-  t_run_cold+=("$(timed "$converge" run "$tmp/in/manifest.toml" "${lab[@]}" --no-cache)")
   reset_zone
   t_nsupdate+=("$(timed nsupdate -t 30 -k "$key" "$tmp/in/create.nsupdate")")
   have=$(count_zone)
@@ -75,41 +69,31 @@ done
 # ---- (a) the no-op plan of the populated zone ----
 "$converge" plan --detailed-exitcode "$tmp/in/manifest.toml" "${lab[@]}" >"$tmp/noop.txt" 2>&1 ||
   { echo "the plan is not a no-op:"; tail -5 "$tmp/noop.txt"; exit 1; }
-declare -a t_plan t_plan_full t_plan_cold t_axfr t_validate
+declare -a t_plan t_axfr t_validate
 for ((i = 0; i < reps; i++)); do
   t_plan+=("$(timed "$converge" plan "$tmp/in/manifest.toml" "${lab[@]}")")
-  rm -f "$tmp"/manifest-cache/*.noop
-  t_plan_full+=("$(timed "$converge" plan "$tmp/in/manifest.toml" "${lab[@]}")")
-  t_plan_cold+=("$(timed "$converge" plan "$tmp/in/manifest.toml" "${lab[@]}" --no-cache)")
   t_axfr+=("$(timed dig -p "$port" "@$host" -k "$key" "$zone" AXFR)")
   t_validate+=("$(timed "$converge" validate "$tmp/in/manifest.toml")")
 done
-"$converge" plan "$tmp/in/manifest.toml" "${lab[@]}" -vv >/dev/null 2>"$tmp/memo.txt"
-grep -q "the same no-op as the last one" "$tmp/memo.txt" || { echo "the no-op memo was not used"; exit 1; }
-rm -f "$tmp"/manifest-cache/*.noop
 "$converge" plan "$tmp/in/manifest.toml" "${lab[@]}" -vv >/dev/null 2>"$tmp/phases.txt"
 reset_zone
 "$converge" run "$tmp/in/manifest.toml" "${lab[@]}" -vv >/dev/null 2>"$tmp/apply.txt"
 
-plan=$(min "${t_plan[@]}") plan_full=$(min "${t_plan_full[@]}") plan_cold=$(min "${t_plan_cold[@]}")
+plan=$(min "${t_plan[@]}")
 axfr=$(min "${t_axfr[@]}")
 validate=$(min "${t_validate[@]}")
-run=$(min "${t_run[@]}") run_cold=$(min "${t_run_cold[@]}") nsu=$(min "${t_nsupdate[@]}")
+run=$(min "${t_run[@]}") nsu=$(min "${t_nsupdate[@]}")
 ratio() { python3 -c "print(f'{$1/$2:.1f}x')"; }
 echo
 echo "DNS benchmark: $n A + $((records - n)) MX records in zone $zone on BIND $(named -v | awk '{print $2}'), best of $reps"
 echo
 echo "| measurement | converge (s) | baseline (s) | ratio | target |"
 echo "|---|---|---|---|---|"
-echo "| (a) no-op plan vs one \`dig AXFR\` (TSIG), repeated (memo holds) | $plan | $axfr | $(ratio "$plan" "$axfr") | ≤ 1.5x |"
-echo "| (a) the same, first plan after a change (memo removed: every record compared) | $plan_full | $axfr | $(ratio "$plan_full" "$axfr") | |"
-echo "| (a) the same, manifest parsed (\`--no-cache\`: no cache, no memo) | $plan_cold | $axfr | $(ratio "$plan_cold" "$axfr") | |"
+echo "| (a) no-op plan vs one \`dig AXFR\` (TSIG) | $plan | $axfr | $(ratio "$plan" "$axfr") | ≤ 1.5x |"
 echo "| (b) create $records records, \`converge run\` vs one \`nsupdate\` batch | $run | $nsu | $(ratio "$run" "$nsu") | ≤ 1.5x |"
-echo "| (b) the same, manifest parsed (\`--no-cache\`) | $run_cold | $nsu | $(ratio "$run_cold" "$nsu") | |"
 echo "| converge validate (parse + graph, no DNS) vs \`dig AXFR\` | $validate | $axfr | $(ratio "$validate" "$axfr") | |"
 echo
-echo "A repeated no-op plan (-vv): $(grep -E "debug (check the no-op memo|exit)" "$tmp/memo.txt" | sed 's/^[^ ]* debug //' | paste -sd ';' -)"
-echo "Where a full no-op plan's time goes (-vv):"
+echo "Where a no-op plan's time goes (-vv):"
 grep -E "debug ((load manifest|build graph|observe|plan|observe and plan): [0-9.]+ ms|dns: AXFR|dns: observed)" "$tmp/phases.txt" |
   sed 's/^[^ ]* debug /  /'
 echo "Creating (-vv): $(grep -c "dns: UPDATE" "$tmp/apply.txt") UPDATE messages for $records changes," \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# LDAP provider benchmark against the throw-away Samba AD DC (tools/testenv/samba.sh), issue #3:
+# LDAP provider benchmark against the throw-away Samba AD DC (tools/testenv/samba.sh):
 #
 #  (a) a no-op `converge plan` of N accounts, N group memberships (one group of N members) and
 #      ACES ACEs (ACES/10 OUs with 10 each), as a ratio to one raw paged `ldapsearch` dump of the

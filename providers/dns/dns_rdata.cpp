@@ -1,0 +1,103 @@
+#include "providers/dns/dns_rdata.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <iterator>
+
+#include "engine/api/names.h"
+
+namespace converge::dns {
+namespace {
+
+// ldns hands out malloc'ed strings.
+std::string take(char* s) {
+  if (!s) return {};
+  std::string out(s);
+  std::free(s);
+  return out;
+}
+
+}  // namespace
+
+std::string rdf_text(const ldns_rdf* f, bool lower) {
+  if (!f) return {};
+  if (lower && ldns_rdf_get_type(f) == LDNS_RDF_TYPE_DNAME) {
+    RdfPtr lowered(ldns_rdf_clone(f));
+    if (!lowered) return {};
+    ldns_dname2canonical(lowered.get());
+    return take(ldns_rdf2str(lowered.get()));
+  }
+  return take(ldns_rdf2str(f));
+}
+
+std::string rdata_text(const ldns_rr* rr) {
+  std::string out;
+  for (size_t i = 0, n = ldns_rr_rd_count(rr); i < n; ++i) {
+    const ldns_rdf* f = ldns_rr_rdf(rr, i);
+    if (!f) continue;
+    if (!out.empty()) out += ' ';
+    out += rdf_text(f);
+  }
+  return out;
+}
+
+std::string owner_name(const ldns_rr* rr) {
+  if (!rr || !ldns_rr_owner(rr)) return {};
+  return canonical_dns_name(take(ldns_rdf2str(ldns_rr_owner(rr))));
+}
+
+bool in_zone(std::string_view name, std::string_view zone) {
+  if (zone == "." || name == zone) return true;
+  return name.size() > zone.size() && name.ends_with(zone) &&
+         name[name.size() - zone.size() - 1] == '.';
+}
+
+std::string type_name(ldns_rr_type t) {
+  std::string s = take(ldns_rr_type2str(t));
+  return s.empty() ? "TYPE" + std::to_string(static_cast<int>(t)) : s;
+}
+
+std::string canonical_type(std::string_view type) {
+  std::string out(type);
+  for (auto& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - ('a' - 'A'));
+  return out;
+}
+
+bool managed_type(std::string_view type) {
+  static constexpr std::string_view kTypes[] = {"A",   "AAAA", "CNAME", "MX",
+                                                "TXT", "SRV",  "PTR",   "NS"};
+  return std::find(std::begin(kTypes), std::end(kTypes), canonical_type(type)) != std::end(kTypes);
+}
+
+std::string rcode_name(int rcode) {
+  static const char* kNames[] = {"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+                                 "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE"};
+  if (rcode >= 0 && rcode < static_cast<int>(std::size(kNames))) return kNames[rcode];
+  return "RCODE" + std::to_string(rcode);
+}
+
+std::string tsig_error_name(int code) {
+  switch (code) {
+    case 0:
+      return "NOERROR";
+    case 16:
+      return "BADSIG";
+    case 17:
+      return "BADKEY";
+    case 18:
+      return "BADTIME";
+    case 19:
+      return "BADMODE";
+    case 20:
+      return "BADNAME";
+    case 21:
+      return "BADALG";
+    case 22:
+      return "BADTRUNC";
+    default:
+      return "TSIG error " + std::to_string(code);
+  }
+}
+
+}  // namespace converge::dns
