@@ -100,7 +100,7 @@ class Provider {
 
 // What the engine knows of a provider type without knowing the provider: the resource types it
 // serves and which of its settings must be secrets. Declared once per provider type (its make()
-// header); providers/registry.cpp lists them. The one source of truth for `serves`.
+// header); engine/cli/providers.cpp lists them. The one source of truth for `serves`.
 struct ProviderKind {
   std::string type;                          // "lab", "ldap", "dns"
   std::vector<std::string> serves;           // resource types
