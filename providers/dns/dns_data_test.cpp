@@ -339,12 +339,14 @@ TEST_CASE("names") {
 TEST_CASE("make_record: the owner in canonical form, the value as ldns reads the line") {
   for (std::string owner :
        {"a.target.local.", "A.Target.Local", "x_y.target.local", "host9.target.local."})
-    for (auto [type, value] :
+    for (const auto& tv :
          std::vector<std::pair<std::string, std::string>>{{"A", "10.0.0.1"},
                                                           {"a", "192.0.2.255"},
                                                           {"AAAA", "::1"},
                                                           {"AAAA", "2001:DB8::1"},
                                                           {"aaaa", "::ffff:1.2.3.4"}}) {
+      const std::string& type = tv.first;
+      const std::string& value = tv.second;  // a named variable: Clang 14 cannot capture bindings
       CAPTURE(owner);
       CAPTURE(value);
       auto made = make_record(owner, 300, type, value, "target.local");
