@@ -49,7 +49,9 @@ void derive_computed(const TypeSpec& t, AttrMap& a) {
   if (t.attr("dn") && t.attr("path")) {
     std::string cn = text_of(a, "cn");
     if (cn.empty()) cn = text_of(a, "name");
-    a["dn"] = Value::Str((t.name == "ou" ? "OU=" : "CN=") + cn + "," + text_of(a, "path"));
+    // The name is one RDN value: escaped, so "Sales,OU=X" cannot name another object.
+    a["dn"] = Value::Str((t.name == "ou" ? "OU=" : "CN=") + escape_rdn_value(cn) + "," +
+                         text_of(a, "path"));
   }
   if (t.name == "dns_record") derive_dns_record(a);
   if (t.name == "migration_path") {

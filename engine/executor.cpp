@@ -61,64 +61,69 @@ Result<ApplyRequest> make_request(const PlannedResource& r, const ExecOptions& o
   return req;
 }
 
-// One provider call for one change or a batch of them, with exception capture and retry of
-// transient errors. Each change is judged on its own: only the ones that failed transiently are
-// sent again, after a backoff. Runs on a worker thread.
-std::vector<ResourceOutcome> apply_changes(const Plan& plan, const std::vector<size_t>& idx,
-                                           Provider& p, const ExecOptions& opt) {
-  std::vector<ResourceOutcome> out(idx.size());
-  std::vector<size_t> todo;  // positions in idx still to apply
+// Whether a change that failed transiently has in fact been made: what is observed now is what
+// the change was to leave (a lost answer to a call that succeeded).
+bool as_desired(const PlannedResource& r, const Observation& o) {
+  if (o.error) return false;
+  if (r.action == Action::kDelete) return !o.exists;
+  return o.exists && diff(*r.type, r.desired, o.attrs, /*creating=*/false).empty();
+}
+
+// One attempt of one provider call for one change or a batch of them, with exception capture.
+// Each change is judged on its own: one that failed transiently and has attempts left is
+// marked `retry` (after the backoff its attempt number calls for, waited here on the worker);
+// the scheduler then observes it before sending it again. `tries[k]`: earlier calls for idx[k].
+struct Attempt {
+  ResourceOutcome outcome;
+  bool retry = false;
+};
+std::vector<Attempt> apply_changes(const Plan& plan, const std::vector<size_t>& idx,
+                                   const std::vector<int>& tries, Provider& p,
+                                   const ExecOptions& opt) {
+  std::vector<Attempt> out(idx.size());
+  std::vector<size_t> todo;  // positions in idx to send
   std::vector<ApplyRequest> reqs;
   for (size_t k = 0; k < idx.size(); ++k) {
+    out[k].outcome.attempts = tries[k] + 1;
     auto req = make_request(plan.resources[idx[k]], opt);
     if (!req.ok()) {
-      out[k].outcome = Outcome::kFailed;
-      out[k].error = req.error();
+      out[k].outcome.outcome = Outcome::kFailed;
+      out[k].outcome.error = req.error();
       continue;
     }
     todo.push_back(k);
     reqs.push_back(std::move(*req));
   }
-  auto delay = opt.backoff;
-  for (int attempt = 1; !todo.empty(); ++attempt) {
-    std::vector<Status> st(todo.size());
-    try {
-      if (reqs.size() == 1) {
-        st[0] = p.apply(reqs[0]).status;
-      } else {
-        auto resp = p.apply_batch(reqs);
-        for (size_t k = 0; k < st.size(); ++k)
-          st[k] = k < resp.size() ? std::move(resp[k].status)
-                                  : Status(Error::Internal("provider gave no answer"));
-      }
-    } catch (const std::exception& e) {
-      for (auto& s : st) s = Error::Internal(std::string("provider threw: ") + e.what());
+  if (todo.empty()) return out;
+  std::vector<Status> st(todo.size());
+  try {
+    if (reqs.size() == 1) {
+      st[0] = p.apply(reqs[0]).status;
+    } else {
+      auto resp = p.apply_batch(reqs);
+      for (size_t k = 0; k < st.size(); ++k)
+        st[k] = k < resp.size() ? std::move(resp[k].status)
+                                : Status(Error::Internal("provider gave no answer"));
     }
-    std::vector<size_t> again;
-    std::vector<ApplyRequest> again_reqs;
-    for (size_t k = 0; k < todo.size(); ++k) {
-      ResourceOutcome& o = out[todo[k]];
-      const std::string& id = plan.resources[idx[todo[k]]].id;
-      o.attempts = attempt;
-      if (st[k].ok()) {
-        o.outcome = Outcome::kApplied;
-        o.error.reset();
-        continue;
-      }
-      o.outcome = Outcome::kFailed;
-      o.error = Error(st[k].error()).on(id);
-      if (st[k].error().kind != ErrorKind::kTransient || attempt >= opt.attempts) continue;
-      spdlog::warn("{}: transient error, retrying in {} ms: {}", id, delay.count(),
-                   st[k].error().message);
-      again.push_back(todo[k]);
-      again_reqs.push_back(std::move(reqs[k]));
-    }
-    todo = std::move(again);
-    reqs = std::move(again_reqs);
-    if (todo.empty()) break;
-    std::this_thread::sleep_for(delay);
-    delay *= 2;
+  } catch (const std::exception& e) {
+    for (auto& s : st) s = Error::Internal(std::string("provider threw: ") + e.what());
   }
+  int wait_for = 0;  // the attempt number whose backoff to wait, 0: none
+  for (size_t k = 0; k < todo.size(); ++k) {
+    Attempt& a = out[todo[k]];
+    const std::string& id = plan.resources[idx[todo[k]]].id;
+    if (st[k].ok()) {
+      a.outcome.outcome = Outcome::kApplied;
+      continue;
+    }
+    a.outcome.outcome = Outcome::kFailed;
+    a.outcome.error = Error(st[k].error()).on(id);
+    if (st[k].error().kind != ErrorKind::kTransient || a.outcome.attempts >= opt.attempts) continue;
+    a.retry = true;
+    wait_for = std::max(wait_for, a.outcome.attempts);
+    spdlog::warn("{}: transient error, observing it and retrying: {}", id, st[k].error().message);
+  }
+  if (wait_for > 0) std::this_thread::sleep_for(opt.backoff * (1 << (wait_for - 1)));
   return out;
 }
 
@@ -137,6 +142,7 @@ class Scheduler {
         state_(n_, kWaiting),
         outcomes_(n_),
         failed_dep_(n_),
+        tries_(n_, 0),
         pool_(static_cast<size_t>(std::max(1, opt.parallelism))) {}
 
   ApplySummary run(std::vector<ResourceOutcome>* outcomes_out) {
@@ -152,6 +158,7 @@ class Scheduler {
     }
     if (stop_) fail_the_rest();
     while (running_ > 0) collect();
+    if (!stop_ && done_ < n_) fail_cycle();
     pool_.join();
     if (outcomes_out) *outcomes_out = std::move(outcomes_);
     return sum_;
@@ -257,6 +264,21 @@ class Scheduler {
     end_batch();
   }
 
+  // What is still waiting when nothing runs and nothing is ready waits on a dependency cycle
+  // (a plan file can hold one; a manifest cannot): its changes fail, naming what waits.
+  void fail_cycle() {
+    std::vector<std::string> stuck;
+    for (size_t i = 0; i < n_; ++i)
+      if (state_[i] == kWaiting) stuck.push_back(plan_.resources[i].id);
+    std::string names;
+    for (size_t k = 0; k < stuck.size() && k < 5; ++k) names += (k ? ", " : "") + stuck[k];
+    if (stuck.size() > 5) names += " and " + std::to_string(stuck.size() - 5) + " more";
+    stop_ = Error::Invalid("the plan's dependencies form a cycle (" + names + " wait on it)",
+                           "make the plan again with `converge plan --out`");
+    spdlog::error("{}", stop_->message);
+    fail_the_rest();
+  }
+
   // Settles everything ready that needs no provider call; queues the changes and the checks.
   void settle_ready() {
     observer_.batch_begin();
@@ -306,7 +328,7 @@ class Scheduler {
         while (!q.empty() && call.size() < take) {
           size_t i = q.front();
           q.pop_front();
-          observer_.started(plan_.resources[i]);
+          if (tries_[i] == 0) observer_.started(plan_.resources[i]);  // a retry's intent stands
           call.push_back(i);
         }
         if (!end_batch()) {
@@ -317,8 +339,11 @@ class Scheduler {
         ++running_;
         ++running_per_provider_[prov];
         for (size_t i : call) state_[i] = kRunning;
-        boost::asio::post(pool_, [this, p, call = std::move(call)] {
-          std::vector<ResourceOutcome> o = apply_changes(plan_, call, *p, opt_);
+        std::vector<int> tries;
+        tries.reserve(call.size());
+        for (size_t i : call) tries.push_back(tries_[i]);
+        boost::asio::post(pool_, [this, p, call = std::move(call), tries = std::move(tries)] {
+          std::vector<Attempt> o = apply_changes(plan_, call, tries, *p, opt_);
           std::lock_guard<std::mutex> lk(mu_);
           finished_.emplace_back(call, std::move(o));
           cv_.notify_one();
@@ -348,19 +373,57 @@ class Scheduler {
     end_batch();
   }
 
-  // Waits for at least one call to finish and reports every finished one.
+  // Waits for at least one call to finish and reports every finished one; what is to be retried
+  // is observed first.
   void collect() {
-    std::deque<std::pair<Call, std::vector<ResourceOutcome>>> results;
+    std::deque<std::pair<Call, std::vector<Attempt>>> results;
     {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return !finished_.empty(); });
       results.swap(finished_);
     }
+    Call retry;
+    std::vector<ResourceOutcome> retry_outcomes;
     observer_.batch_begin();
     for (auto& [call, outs] : results) {
       --running_;
       --running_per_provider_[plan_.resources[call.front()].provider];
-      for (size_t k = 0; k < call.size(); ++k) complete(call[k], std::move(outs[k]));
+      for (size_t k = 0; k < call.size(); ++k) {
+        if (outs[k].retry && !stop_) {
+          retry.push_back(call[k]);
+          retry_outcomes.push_back(std::move(outs[k].outcome));
+        } else {
+          complete(call[k], std::move(outs[k].outcome));
+        }
+      }
+    }
+    end_batch();
+    if (!retry.empty()) recheck(retry, std::move(retry_outcomes));
+  }
+
+  // Changes that failed transiently: the failed call may have made them all the same (a timeout
+  // after the write), and sending a create again would then fail as "already exists". Observed
+  // here, on the scheduler thread: one already as desired is applied; the others go out again
+  // (their intents are recorded already).
+  void recheck(const Call& call, std::vector<ResourceOutcome> last) {
+    std::vector<ObserveItem> items;
+    items.reserve(call.size());
+    for (size_t i : call) items.push_back({plan_.resources[i].view(), plan_.resources[i].provider});
+    std::vector<Observation> seen = observe_all(items, providers_, nullptr);
+    observer_.batch_begin();
+    for (size_t k = 0; k < call.size(); ++k) {
+      size_t i = call[k];
+      const PlannedResource& r = plan_.resources[i];
+      tries_[i] = last[k].attempts;
+      if (as_desired(r, seen[k])) {
+        spdlog::info("{}: observed as planned after a transient error: the change was made", r.id);
+        last[k].outcome = Outcome::kApplied;
+        last[k].error.reset();
+        complete(i, std::move(last[k]));
+        continue;
+      }
+      state_[i] = kWaiting;
+      waiting_room_[r.provider].push_back(i);
     }
     end_batch();
   }
@@ -375,6 +438,7 @@ class Scheduler {
   std::vector<State> state_;
   std::vector<ResourceOutcome> outcomes_;
   std::vector<std::string> failed_dep_;  // first failed/skipped dependency, if any
+  std::vector<int> tries_;               // provider calls made so far for each change
   std::deque<size_t> ready_;
   // Ready changes that wait for room, per provider: handing work out costs O(providers) per
   // wake-up, however many changes wait.
@@ -388,7 +452,7 @@ class Scheduler {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<Call, std::vector<ResourceOutcome>>> finished_;  // guarded by mu_
+  std::deque<std::pair<Call, std::vector<Attempt>>> finished_;  // guarded by mu_
   boost::asio::thread_pool pool_;  // last: joined before the state it uses goes
 };
 

@@ -7,11 +7,16 @@
 // `parallelism` calls run at once, and at most Provider::max_parallel() per provider.
 // A failure marks every resource that depends on it skipped and lets independent work finish.
 // Every provider call is wrapped: exceptions become errors, transient errors are retried with
-// backoff.
+// backoff. Before a change is sent again it is observed: a call that failed transiently may have
+// made the change all the same (its answer lost), and a change observed as planned counts as
+// applied instead of failing as "already exists" and skipping its dependents.
+// A plan whose dependencies form a cycle (possible in a plan file, not from a manifest) fails
+// the changes that wait on it and reports them; nothing is silently left out.
 //
 // Threads: observers are called on the scheduler thread only, never concurrently. Deferred
-// checks (checks judged after their dependencies are applied) are observed on the scheduler
-// thread too, so Provider::observe() keeps its contract: one thread, never two at once.
+// checks (checks judged after their dependencies are applied) and changes to retry are observed
+// on the scheduler thread too, so Provider::observe() keeps its contract: one thread, never two
+// at once.
 #pragma once
 
 #include <chrono>

@@ -154,7 +154,9 @@ class BatchingProvider : public FakeProvider {
   ObserveResponse observe(const ObserveRequest& req) override {
     ObserveResponse r;
     r.results.resize(req.resources.size());
-    for (auto& o : r.results) o.exists = true;
+    // What failed transiently did not happen: it is retried.
+    for (size_t k = 0; k < r.results.size(); ++k)
+      r.results[k].exists = !transient.count(*req.resources[k].id);
     std::lock_guard<std::mutex> lk(mu);
     for (const auto& v : req.resources) observed.push_back(*v.id);
     observe_threads.push_back(std::this_thread::get_id());
@@ -226,9 +228,10 @@ TEST_CASE("a provider that takes batches gets the ready changes in few calls, af
   for (int i = 0; i < 50; ++i)
     if (i != 7) CHECK(pos("a" + std::to_string(i)) < pos("m" + std::to_string(i)));
   CHECK(f->peak.load() <= 2);
-  CHECK(f->observed == std::vector<std::string>{"late"});
+  CHECK(f->observed == std::vector<std::string>{"a3", "late"});  // a3 before its retry
   // Observed by the scheduler (the caller's thread), never by a worker.
-  CHECK(f->observe_threads == std::vector<std::thread::id>{std::this_thread::get_id()});
+  REQUIRE(f->observe_threads.size() == 2);
+  for (const auto& t : f->observe_threads) CHECK(t == std::this_thread::get_id());
   CHECK(out[100].outcome == Outcome::kNoop);
 }
 
@@ -346,4 +349,116 @@ TEST_CASE("when recording fails mid-run, running calls finish and nothing more s
   for (int i = 1; i < 6; ++i)
     CHECK(out[i].error->message.find("not applied, the run stopped") == 0);
   CHECK(obs.finished_ids.size() == 6);
+}
+
+namespace {
+// Makes its changes in `world`; the first apply of each id in `lose` is made and then answered
+// with a transient error (a timeout after the write). A create of what exists is refused.
+class LostReplyProvider : public Provider {
+ public:
+  ObserveResponse observe(const ObserveRequest& req) override {
+    std::lock_guard<std::mutex> lk(mu);
+    ObserveResponse r;
+    for (const auto& v : req.resources) {
+      Observation o;
+      if (auto it = world.find(*v.id); it != world.end()) {
+        o.exists = true;
+        o.attrs = it->second;
+      }
+      observed.push_back(*v.id);
+      r.results.push_back(std::move(o));
+    }
+    return r;
+  }
+  ApplyResponse apply(const ApplyRequest& req) override {
+    std::lock_guard<std::mutex> lk(mu);
+    const std::string& id = *req.resource.id;
+    ++calls[id];
+    if (req.action == Action::kCreate && world.count(id))
+      return {Error::Conflict("already exists")};
+    if (req.action == Action::kDelete)
+      world.erase(id);
+    else
+      world[id] = *req.resource.attrs;
+    if (lose.count(id) && calls[id] == 1) return {Error::Transient("timed out")};
+    return {};
+  }
+  std::mutex mu;
+  std::set<std::string> lose;
+  std::map<std::string, AttrMap> world;  // guarded by mu while it runs
+  std::map<std::string, int> calls;      // guarded by mu while it runs
+  std::vector<std::string> observed;     // guarded by mu while it runs
+};
+}  // namespace
+
+TEST_CASE("a retried change that its failed call made is observed as done, not re-sent") {
+  Plan p;
+  p.resources = {res("a", {}), res("b", {"a"}), res("gone", {}, Action::kDelete)};
+  for (auto& r : p.resources)
+    r.desired = {{"name", Value::Str(r.id)}, {"path", Value::Str("DC=t")}};
+  ProviderMap providers;
+  auto fake = std::make_unique<LostReplyProvider>();
+  LostReplyProvider* f = fake.get();
+  f->lose = {"a", "gone"};
+  f->world["gone"] = {{"name", Value::Str("gone")}};
+  providers["fake"] = std::move(fake);
+  ApplyObserver quiet;
+  ExecOptions opt;
+  opt.backoff = std::chrono::milliseconds(1);
+  std::vector<ResourceOutcome> out;
+  ApplySummary s = execute(p, providers, quiet, opt, &out);
+  CHECK(s.applied == 3);
+  CHECK(s.failed == 0);
+  CHECK(s.skipped == 0);
+  CHECK(out[0].outcome == Outcome::kApplied);
+  CHECK_FALSE(out[0].error);
+  CHECK(f->calls["a"] == 1);  // observed as created: not sent again
+  CHECK(f->calls["gone"] == 1);
+  CHECK(f->calls["b"] == 1);  // its dependent went ahead
+  std::sort(f->observed.begin(), f->observed.end());
+  CHECK(f->observed == std::vector<std::string>{"a", "gone"});
+}
+
+TEST_CASE("a retried change observed otherwise is sent again, with one intent") {
+  Plan p;
+  p.resources = {res("a", {})};
+  p.resources[0].desired = {{"name", Value::Str("a")}, {"path", Value::Str("DC=t")}};
+  ProviderMap providers;
+  auto fake = std::make_unique<FakeProvider>();  // observes nothing; "a" fails transiently once
+  FakeProvider* f = fake.get();
+  f->transient = {"a"};
+  providers["fake"] = std::move(fake);
+  RecordingObserver obs;
+  ExecOptions opt;
+  opt.backoff = std::chrono::milliseconds(1);
+  std::vector<ResourceOutcome> out;
+  ApplySummary s = execute(p, providers, obs, opt, &out);
+  CHECK(s.applied == 1);
+  CHECK(out[0].attempts == 2);
+  CHECK(f->order == std::vector<std::string>{"a", "a"});
+  CHECK(obs.started_ids == std::vector<std::string>{"a"});
+  CHECK(obs.finished_ids == std::vector<std::string>{"a"});
+}
+
+TEST_CASE("changes on a dependency cycle fail and are reported; none is silently dropped") {
+  Plan p;
+  p.resources = {res("free", {}), res("x", {"y"}), res("y", {"x"}), res("after", {"x"}),
+                 res("n", {"y"}, Action::kNoop)};
+  ProviderMap providers;
+  auto fake = std::make_unique<FakeProvider>();
+  FakeProvider* f = fake.get();
+  providers["fake"] = std::move(fake);
+  RecordingObserver obs;
+  std::vector<ResourceOutcome> out;
+  ApplySummary s = execute(p, providers, obs, ExecOptions{}, &out);
+  CHECK(f->order == std::vector<std::string>{"free"});
+  CHECK(s.applied == 1);
+  CHECK(s.failed == 3);  // x, y and what waits on them
+  CHECK(s.noop == 1);
+  CHECK(obs.finished_ids.size() == 5);
+  REQUIRE(out[1].error);
+  CHECK(out[1].error->message ==
+        "not applied, the run stopped: the plan's dependencies form a cycle (x, y, after, n "
+        "wait on it)");
+  CHECK(out[3].outcome == Outcome::kFailed);
 }

@@ -9,6 +9,7 @@
 
 #include "engine/json_writer.h"
 #include "engine/manifest.h"
+#include "engine/saved_plan.h"
 #include "engine/values.h"
 
 namespace converge {
@@ -182,7 +183,9 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path) {
       // A run's plan beside its row: updating the row (status, summary) does not rewrite it.
       "CREATE TABLE IF NOT EXISTS plans(run INTEGER PRIMARY KEY, plan TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS desired(manifest_hash TEXT PRIMARY KEY, fingerprints TEXT NOT "
-      "NULL);"));
+      "NULL);"
+      "CREATE TABLE IF NOT EXISTS plan_files(sha256 TEXT PRIMARY KEY, run INTEGER, path TEXT,"
+      " written TEXT NOT NULL);"));
   return j;
 }
 
@@ -390,7 +393,7 @@ Result<Plan> Journal::plan_of(int64_t run) {
     return Error::NotFound("run " + std::to_string(run) +
                                " has no recorded plan (it was stopped before the plan was written)",
                            "see `converge show " + std::to_string(run) + "` for what it changed");
-  return Plan::from_json(s.text(0), path_ + "#run" + std::to_string(run));
+  return load_plan(s.text(0), path_ + "#run" + std::to_string(run));
 }
 
 Result<std::set<std::string>> Journal::changed_after(int64_t run,
@@ -426,6 +429,24 @@ Status Journal::remember_desired(const Plan& plan) {
   s.bind(1, plan.manifest_hash).bind(2, fps);
   if (s.step() != SQLITE_DONE) return err("insert desired");
   return {};
+}
+
+Status Journal::remember_plan_file(int64_t run, const std::string& sha256,
+                                   const std::string& path) {
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO plan_files(sha256, run, path, written) VALUES(?1, ?2, ?3, ?4)");
+  if (!s.ok()) return err("insert");
+  s.bind(1, sha256).bind(2, run).bind(3, canonical_manifest(path)).bind(4, now_iso());
+  if (s.step() != SQLITE_DONE) return err("insert plan file");
+  return {};
+}
+
+Result<std::optional<Journal::PlanFileRecord>> Journal::plan_file(const std::string& sha256) {
+  Stmt s(db_, "SELECT run, path, written FROM plan_files WHERE sha256=?1");
+  if (!s.ok()) return err("query");
+  s.bind(1, sha256);
+  if (s.step() != SQLITE_ROW) return std::optional<PlanFileRecord>();
+  return std::optional<PlanFileRecord>(PlanFileRecord{s.integer(0), s.text(1), s.text(2)});
 }
 
 Result<std::optional<std::string>> Journal::last_success_hash(const std::string& path) {

@@ -14,6 +14,9 @@
 // opened. (synchronous=NORMAL would fsync the log only at checkpoints: the last commits, intents
 // included, could be lost on power loss after the provider was called.) SQLite checkpoints the
 // log into the database on its own (every 1000 pages, and when the last connection closes).
+// A commit that fails — a full disk ("database or disk is full"), an I/O error — is reported
+// and stops the run before the calls whose intents it held (tests/e2e/saved_plan.sh runs with
+// the journal on a full filesystem): the target never holds a change the journal does not.
 //
 // Alongside, the journal keeps, per manifest version, a fingerprint of each resource's desired
 // attributes, which tells intentional changes (the manifest changed) from corrective ones (the
@@ -89,6 +92,16 @@ class Journal {
   Result<Plan> plan_of(int64_t run);
   // Resources among `ids` that a later run changed (applied) after `run`.
   Result<std::set<std::string>> changed_after(int64_t run, const std::set<std::string>& ids);
+
+  // Plan files written by `converge plan --out`, by the SHA-256 of their bytes: apply tells a
+  // plan made with this state directory from one that was not.
+  Status remember_plan_file(int64_t run, const std::string& sha256, const std::string& path);
+  // When the plan file with these bytes was written here (run 0: the plan run was unrecorded).
+  struct PlanFileRecord {
+    int64_t run = 0;
+    std::string path, written;
+  };
+  Result<std::optional<PlanFileRecord>> plan_file(const std::string& sha256);
 
   // Fingerprints of desired attributes for the manifest version of `plan` (stored once per hash).
   Status remember_desired(const Plan& plan);

@@ -266,3 +266,42 @@ TEST_CASE("journal observer: an intent the journal cannot commit stops the run, 
   CHECK((*j)->plan_of(*run).ok());
   CHECK((*j)->end_run(*run, "failed", "0 applied, 2 failed").ok());
 }
+
+TEST_CASE("journal: plan files are known by their SHA-256, others are not") {
+  TempDir d;
+  std::string path = (d.p / "j.sqlite").string();
+  auto j = Journal::open(path);
+  REQUIRE(j.ok());
+  auto run = (*j)->begin_run("plan", small_plan());
+  REQUIRE(run.ok());
+  std::string digest(64, 'a');
+  REQUIRE((*j)->remember_plan_file(*run, digest, "plan.json").ok());
+  auto made = (*j)->plan_file(digest);
+  REQUIRE(made.ok());
+  REQUIRE(made->has_value());
+  CHECK((*made)->run == *run);
+  CHECK((*made)->path.find("plan.json") != std::string::npos);
+  CHECK_FALSE((*made)->written.empty());
+  auto other = (*j)->plan_file(std::string(64, 'b'));
+  REQUIRE(other.ok());
+  CHECK_FALSE(other->has_value());
+  // Committed: another connection sees it.
+  CHECK(query_one(path, "SELECT run FROM plan_files WHERE sha256='" + digest + "'") ==
+        std::to_string(*run));
+}
+
+TEST_CASE("journal: a stored plan nested too deep is an error, not a crash") {
+  TempDir d;
+  std::string path = (d.p / "j.sqlite").string();
+  auto j = Journal::open(path);
+  REQUIRE(j.ok());
+  auto run = (*j)->begin_run("run", small_plan());
+  REQUIRE(run.ok());
+  std::string deep = "{\"format_version\": \"1\", \"x\": " + std::string(100000, '[') +
+                     std::string(100000, ']') + "}";
+  query_one(path, "UPDATE plans SET plan='" + deep + "' WHERE run=" + std::to_string(*run) +
+                      "; SELECT 1");
+  auto p = (*j)->plan_of(*run);
+  REQUIRE_FALSE(p.ok());
+  CHECK(p.error().message.find("nested deeper than") != std::string::npos);
+}

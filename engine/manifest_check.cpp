@@ -155,6 +155,62 @@ void check_allowed(Resource& r, const AttrSpec& a, Value& v, LoadContext& cx) {
   }
 }
 
+// What is wrong with `name` as a DNS name, "" when nothing. Names are pasted into presentation-
+// format lines and UPDATE messages, so only what a DNS name can hold gets through: labels of 1-63
+// letters, digits, '-' and '_', at most 253 octets (one trailing dot for an absolute name); an
+// owner may be "@" (the apex) and start with a "*" label.
+std::string dns_name_problem(std::string_view name, bool owner) {
+  if (owner && name == "@") return "";
+  if (name == ".") return "";
+  std::string_view n = name;
+  if (!n.empty() && n.back() == '.') n.remove_suffix(1);
+  if (n.empty()) return "is empty";
+  if (n.size() > 253) return "is longer than 253 octets";
+  size_t start = 0;
+  for (size_t label = 0;; ++label) {
+    size_t end = n.find('.', start);
+    std::string_view l = n.substr(start, end == std::string_view::npos ? n.npos : end - start);
+    if (l.empty()) return "has an empty label (two dots in a row)";
+    if (l.size() > 63) return "has a label longer than 63 octets";
+    bool wildcard = owner && label == 0 && l == "*";
+    for (char c : l) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '_';
+      if (!ok && !wildcard) {
+        auto u = static_cast<unsigned char>(c);
+        if (u <= ' ' || u == 0x7f) return "holds whitespace or a control character";
+        return std::string("holds '") + c + "' (labels are letters, digits, '-' and '_')";
+      }
+    }
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return "";
+}
+
+// dns_record: owner and zone are DNS names (absent records too: a delete names them as well).
+void check_dns_names(const Resource& r, LoadContext& cx) {
+  for (const char* attr : {"zone", "name"}) {
+    std::string what = attr_or_null(r, attr).text();
+    bool owner = std::string_view(attr) == "name";
+    if (cx.is_poisoned(r.id, attr) || what.empty()) continue;  // missing/empty: said already
+    if (std::string why = dns_name_problem(what, owner); !why.empty())
+      cx.fail(Error::Invalid(std::string("'") + attr + "' is not a DNS name: it " + why,
+                             owner
+                                 ? "write a name relative to the zone (\"exch1\", \"_ldap._tcp\", "
+                                   "\"*\"), \"@\" for the apex, or an absolute name ending in '.'"
+                                 : "write the zone's name, e.g. \"target.local.\"")
+                  .at(r.loc_of(attr))
+                  .on(r.id));
+    else if (owner && what.back() != '.' && what != "@" &&
+             absolute_dns_name(what, attr_or_null(r, "zone").text()).size() > 254)
+      cx.fail(Error::Invalid("'name' is not a DNS name: with its zone it is longer than 253 octets",
+                             "shorten the name")
+                  .at(r.loc_of(attr))
+                  .on(r.id));
+  }
+}
+
 // dns_record: values well-formed for the record type, a TTL in range.
 void check_dns_record(const Resource& r, LoadContext& cx) {
   std::string type = attr_or_null(r, "type").text();
@@ -209,8 +265,16 @@ void check_exchange_role(const Resource& r, LoadContext& cx) {
 // Rules across attributes: a copy rule's two ways of giving the value, then what only a type's
 // own check can say.
 void check_type_rules(const Resource& r, LoadContext& cx) {
-  if (r.absent) return;
   const TypeSpec& t = *r.type;
+  if (t.name == "dns_record") check_dns_names(r, cx);
+  if (t.name == "dns_zone" && !cx.is_poisoned(r.id, "name") &&
+      !attr_or_null(r, "name").text().empty())
+    if (std::string why = dns_name_problem(attr_or_null(r, "name").text(), false); !why.empty())
+      cx.fail(Error::Invalid("'name' is not a DNS name: it " + why,
+                             "write the zone's name, e.g. \"target.local.\"")
+                  .at(r.loc_of("name"))
+                  .on(r.id));
+  if (r.absent) return;
   if (const auto& c = t.copy; c && r.attrs.count(c->into) == r.attrs.count(c->attr)) {
     const AttrSpec* from = t.attr(c->attr);
     cx.fail(Error::Invalid("set exactly one of '" + c->into + "' and '" + c->attr + "'",

@@ -261,6 +261,19 @@ bool parse_ref(const std::string& expr, std::string& id, std::string& attr) {
   return !attr.empty();
 }
 
+// The most bytes a value may hold once its references are resolved. A reference copies its
+// target's value, so a chain of attributes each referring twice to the next doubles at every
+// step: 30 such lines would take a gigabyte. No real attribute comes near this.
+constexpr size_t kMaxExpandedBytes = 64 * 1024;
+
+size_t value_bytes(const Value& v) {
+  if (v.is_string()) return v.as_string().size();
+  size_t n = 0;
+  if (v.is_list())
+    for (const auto& e : v.as_list()) n += value_bytes(e);
+  return n;
+}
+
 // Resolves depth-first: a resource's references are followed (and their targets finished) before
 // it is finished itself, so ${ou.sync.dn} reads the derived dn.
 class Resolver {
@@ -282,14 +295,20 @@ class Resolver {
       if (!needs_resolving(v) || cx_.is_poisoned(r.id, k)) continue;
       size_t before = cx_.errors.size();
       Loc loc = r.loc_of(k);
-      v = map_strings(v, [&](const Value& el) { return resolve_string(i, el, loc); });
+      const std::string& name = k;  // (Clang 14 cannot capture a structured binding)
+      Value resolved =
+          map_strings(v, [&](const Value& el) { return resolve_string(i, el, loc, name); });
+      if (cx_.errors.size() == before && value_bytes(resolved) > kMaxExpandedBytes)
+        too_big(r.id, k, loc);
+      // A value that failed keeps its unresolved text: what refers to it stays small.
+      if (cx_.errors.size() == before) v = std::move(resolved);
       if (cx_.errors.size() != before) cx_.poison(r.id, k);
     }
     finish_resource(r, cx_);
     state_[i] = State::kDone;
   }
 
-  Value resolve_string(size_t i, const Value& v, const Loc& loc) {
+  Value resolve_string(size_t i, const Value& v, const Loc& loc, const std::string& attr_name) {
     if (!v.is_string() || v.as_string().find("${") == std::string::npos) return v;
     const std::string s = v.as_string();
     const std::string rid = m_.resources[i].id;
@@ -356,8 +375,21 @@ class Resolver {
       Value tv = a == target.attrs.end() ? Value() : a->second;
       if (whole) return tv;
       out += tv.text();
+      if (out.size() > kMaxExpandedBytes) {
+        too_big(rid, attr_name, loc);
+        return v;
+      }
     }
     return Value::Str(out);
+  }
+
+  void too_big(const std::string& rid, const std::string& attr, const Loc& loc) {
+    cx_.fail(Error::Invalid("'" + attr + "' expands to more than " +
+                                std::to_string(kMaxExpandedBytes) + " bytes",
+                            "each ${...} copies the value it names; references that repeat "
+                            "references grow exponentially")
+                 .at(loc)
+                 .on(rid));
   }
 
   std::string unknown_hint(const std::string& id, const std::string& rid) const {

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "engine/manifest_load.h"
+#include "engine/secrets.h"
 #include "engine/values.h"
 
 namespace converge::manifest_load {
@@ -214,16 +215,37 @@ class Parser {
                      .at(setting_locs["type"]));
         continue;
       }
-      for (const auto& s : pk->secret_settings) {
-        auto it = p.settings.find(s);
-        if (it != p.settings.end() &&
-            !(it->second.is_string() && (it->second.as_string().rfind("env:", 0) == 0 ||
-                                         it->second.as_string().rfind("file:", 0) == 0)))
-          cx_.fail(Error::Invalid(where + "." + s + ": secrets must not be written in the manifest",
-                                  "write " + s + " = { env = \"VAR\" } or { file = \"path\" }")
-                       .at(setting_locs[s]));
-      }
+      check_references(p, *pk, where, setting_locs);
       m_.providers.push_back(std::move(p));
+    }
+  }
+
+  // Secret settings must be references. A { file } reference anywhere else is refused: the
+  // provider would take the file's contents as, say, a URL and could echo them in a message.
+  // { env } stays allowed in any setting (configuration from the environment, as the shipped
+  // manifests do for url, bind_dn, server); the engine redacts every resolved value from the
+  // errors of opening a provider (engine/cli/session.cpp).
+  void check_references(const ProviderDecl& p, const ProviderKind& pk, const std::string& where,
+                        std::map<std::string, Loc>& setting_locs) {
+    auto secret = [&](const std::string& k) {
+      return std::find(pk.secret_settings.begin(), pk.secret_settings.end(), k) !=
+             pk.secret_settings.end();
+    };
+    for (const auto& [k, v] : p.settings) {
+      bool ref = v.is_string() && is_secret_reference(v.as_string());
+      if (secret(k) && !ref)
+        cx_.fail(Error::Invalid(where + "." + k + ": secrets must not be written in the manifest",
+                                "write " + k + " = { env = \"VAR\" } or { file = \"path\" }")
+                     .at(setting_locs[k]));
+      if (!secret(k) && ref && v.as_string().rfind("file:", 0) == 0)
+        cx_.fail(Error::Invalid(where + "." + k +
+                                    ": { file } references are only for secret "
+                                    "settings" +
+                                    (pk.secret_settings.empty()
+                                         ? std::string(" (a " + pk.type + " provider has none)")
+                                         : " (" + join(pk.secret_settings) + ")"),
+                                "write the value itself, or { env = \"VAR\" }")
+                     .at(setting_locs[k]));
     }
   }
 

@@ -2,6 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+
+#include "engine/api/names.h"
 #include "tests/support/kinds.h"
 
 using namespace converge;
@@ -202,4 +205,113 @@ data = 1
   REQUIRE(r.manifest.find("registry_value.one"));
   CHECK(r.manifest.find("registry_value.one")->attr_locs.size() == 4);
   CHECK(r.manifest.find("registry_value.one")->loc_of("data").line == 12);
+}
+
+TEST_CASE("escape_rdn_value: RFC 4514 specials, edge spaces, a leading #, NUL") {
+  CHECK(escape_rdn_value("Sales") == "Sales");
+  CHECK(escape_rdn_value("Sales,OU=Domain Controllers") == "Sales\\,OU\\=Domain Controllers");
+  CHECK(escape_rdn_value("a+b\"c\\d<e>f;g") == "a\\+b\\\"c\\\\d\\<e\\>f\\;g");
+  CHECK(escape_rdn_value("#1 team") == "\\#1 team");
+  CHECK(escape_rdn_value("a#b") == "a#b");
+  CHECK(escape_rdn_value(" padded ") == "\\ padded\\ ");
+  CHECK(escape_rdn_value("in ner") == "in ner");
+  CHECK(escape_rdn_value(std::string("a\0b", 3)) == "a\\00b");
+  CHECK(escape_rdn_value("a\nb") == "a\\0ab");
+}
+
+TEST_CASE("the derived dn escapes the name: a comma in a name cannot name another object") {
+  auto r = load(R"(
+[ou.sales]
+name = "Sales,OU=Domain Controllers"
+path = "DC=target,DC=local"
+
+[group.g]
+name = "G"
+path = "${ou.sales.dn}"
+)");
+  REQUIRE_MESSAGE(r.ok(), errors(r));
+  const std::string ou_dn = "OU=Sales\\,OU\\=Domain Controllers,DC=target,DC=local";
+  CHECK(r.manifest.find("ou.sales")->attrs.at("dn").as_string() == ou_dn);
+  // The group lives in the OU created, not in OU=Domain Controllers.
+  CHECK(r.manifest.find("group.g")->attrs.at("dn").as_string() == "CN=G," + ou_dn);
+  CHECK(canonical_dn(ou_dn) != canonical_dn("OU=Sales,OU=Domain Controllers,DC=target,DC=local"));
+}
+
+TEST_CASE("expansion is capped: references that double at each step fail fast, named") {
+  // group.g0.description = "${group.g1.description}${group.g1.description}", ... 40 levels:
+  // 2^40 bytes uncapped.
+  std::string text;
+  for (int i = 0; i < 40; ++i) {
+    std::string next = "${group.g" + std::to_string(i + 1) + ".description}";
+    text += "[group.g" + std::to_string(i) + "]\nname = \"G" + std::to_string(i) +
+            "\"\npath = \"DC=t,DC=local\"\ndescription = \"" + next + next + "\"\n\n";
+  }
+  text += "[group.g40]\nname = \"G40\"\npath = \"DC=t,DC=local\"\ndescription = \"" +
+          std::string(100, 'x') + "\"\n";
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = load(text);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  REQUIRE_FALSE(r.ok());
+  std::string e = errors(r);
+  CHECK(e.find("'description' expands to more than 65536 bytes") != std::string::npos);
+  CHECK(e.find("group.g30: 'description' expands") != std::string::npos);  // 100 * 2^10 > 64K
+  CHECK(r.errors.size() == 1);  // what refers to the failed value is not blamed again
+  CHECK(e.find("m.toml:") != std::string::npos);
+}
+
+TEST_CASE("provider settings: { file } only for secret settings; { env } anywhere") {
+  auto r = load(R"([provider.dc]
+type = "ldap"
+url = { file = "secrets.env" }
+base_dn = "DC=target,DC=local"
+bind_dn = { env = "BIND_DN" }
+password = { file = "pw" }
+)");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].str() ==
+        "m.toml:3:1: provider.dc.url: { file } references are only for secret settings "
+        "(password) (write the value itself, or { env = \"VAR\" })");
+  auto ok = load(R"([provider.dc]
+type = "ldap"
+url = { env = "URL" }
+base_dn = "DC=target,DC=local"
+bind_dn = "admin@target.local"
+password = { file = "pw" }
+)");
+  CHECK_MESSAGE(ok.ok(), errors(ok));
+}
+
+TEST_CASE("dns_record names are DNS names") {
+  auto rec = [](const std::string& name) {
+    return load("[dns_record.r]\nzone = \"target.local.\"\nname = \"" + name +
+                "\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n");
+  };
+  for (const char* good : {"exch1", "@", "*", "*.mail", "_ldap._tcp", "exch1.target.local.",
+                           "a-b.c_d", "x1234567890123456789012345678901234567890123456789012"})
+    CHECK_MESSAGE(rec(good).ok(), good, ": ", errors(rec(good)));
+  struct Bad {
+    std::string name, why;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"exch1 IN A 10.0.0.1", "holds whitespace or a control character"},
+           {"a\\tb", "holds whitespace or a control character"},
+           {"a..b", "has an empty label"},
+           {".a", "has an empty label"},
+           {std::string(64, 'a'), "has a label longer than 63 octets"},
+           {"a*", "holds '*'"},
+           {"mail.*", "holds '*'"},
+           {"a;b", "holds ';'"},
+           {"@.x", "holds '@'"},
+       }) {
+    auto r = rec(b.name);
+    REQUIRE_FALSE_MESSAGE(r.ok(), b.name);
+    CHECK_MESSAGE(errors(r).find("m.toml:3:1: dns_record.r: 'name' is not a DNS name: it " +
+                                 b.why) != std::string::npos,
+                  errors(r));
+  }
+  std::string long_name;
+  for (int i = 0; i < 5; ++i) long_name += std::string(60, 'a') + ".";
+  CHECK(errors(rec(long_name)).find("longer than 253 octets") != std::string::npos);
+  auto zone = load("[dns_zone.z]\nname = \"target local.\"\n");
+  CHECK(errors(zone).find("'name' is not a DNS name: it holds whitespace") != std::string::npos);
 }

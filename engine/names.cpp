@@ -81,6 +81,29 @@ std::string canonical_dn(std::string_view dn) {
   return out;
 }
 
+std::string escape_rdn_value(std::string_view value) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    bool edge_space = c == ' ' && (i == 0 || i + 1 == value.size());
+    if (c == '\0' || c == '\n' || c == '\r') {
+      auto u = static_cast<unsigned char>(c);
+      out += '\\';
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else if (edge_space || (c == '#' && i == 0) ||
+               std::string_view(",+\"\\<>;=").find(c) != std::string_view::npos) {
+      out += '\\';
+      out += c;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 void append_canonical_dns_name(std::string& out, std::string_view name) {
   size_t base = out.size();
   append_lower(out, trim_view(name));

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,8 +29,21 @@ Result<RunLock> RunLock::acquire(const std::string& path, bool wait, const std::
   std::error_code ec;
   auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Error::Io("cannot open lock file " + path + ": " + std::strerror(errno));
+  // O_NOFOLLOW: a symlink planted at the lock's path is refused, never followed (as root,
+  // following it would truncate and overwrite whatever it points to).
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+  if (fd < 0) {
+    int err = errno;
+    return Error::Io("cannot open lock file " + path + ": " +
+                         (err == ELOOP ? std::string("it is a symbolic link") : std::strerror(err)),
+                     err == ELOOP ? "remove the link; the lock file must be a regular file" : "");
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Error::Io("cannot use lock file " + path + ": not a regular file",
+                     "remove it; converge creates the lock file itself");
+  }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) {
       ::close(fd);

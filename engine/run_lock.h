@@ -3,7 +3,8 @@
 // An exclusive flock() on a lock file beside the journal. The kernel drops the lock when its
 // holder dies, however it dies (SIGKILL included), so a lock left by a killed run is recovered
 // without anyone deleting a file. The file also says who holds it (pid, host, start time, what),
-// for the message the second run prints. Not thread-safe; one per process.
+// for the message the second run prints. The file is created 0600 and never through a symbolic
+// link. Not thread-safe; one per process.
 #pragma once
 
 #include <string>

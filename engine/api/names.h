@@ -14,6 +14,11 @@ bool iequals(std::string_view a, std::string_view b);
 std::string trim(std::string_view s);
 // Canonical DN: RDNs split on unescaped commas, spaces around ',' and '=' removed, lower-cased.
 std::string canonical_dn(std::string_view dn);
+// `value` as the value of one RDN (RFC 4514 section 2.4): ',' '+' '"' '\\' '<' '>' ';' '='
+// anywhere, '#' or a space first and a space last are escaped with a backslash; NUL, CR and LF
+// as \00, \0d, \0a. "Sales,OU=X" gives "Sales\,OU\=X": one RDN value, not three RDNs. The
+// same spelling as the ldap provider's, so the two compare equal as written.
+std::string escape_rdn_value(std::string_view value);
 // Canonical absolute DNS name: lower-cased, with exactly one trailing dot ("." for the root).
 std::string canonical_dns_name(std::string_view name);
 // Absolute form of `name` relative to `zone` ("@" is the apex; names ending in '.' are absolute).

@@ -2,7 +2,9 @@
 
 #include <iostream>
 
+#include "engine/cli/session.h"
 #include "engine/render.h"
+#include "engine/secrets.h"
 
 namespace converge::cli {
 namespace {
@@ -24,7 +26,10 @@ const char* verb_of(const PlannedResource& r, Outcome o) {
 
 }  // namespace
 
+void ConsoleObserver::started(const PlannedResource& r) { change_started(r.id); }
+
 void ConsoleObserver::finished(const PlannedResource& r, const ResourceOutcome& o) {
+  change_finished(r.id);
   if (o.outcome == Outcome::kNoop && r.deferred) {
     start();
     std::cout << "  ? " << r.id << ": check passed\n" << std::flush;
@@ -35,7 +40,8 @@ void ConsoleObserver::finished(const PlannedResource& r, const ResourceOutcome& 
   std::string line = "  [" + std::to_string(n_) + "/" + std::to_string(total_) + "] " +
                      action_symbol(r.action) + " " + r.id + ": " + verb_of(r, o.outcome);
   if (o.outcome == Outcome::kFailed && o.error)
-    line += ": " + o.error->message + (o.error->hint.empty() ? "" : " (" + o.error->hint + ")");
+    line += ": " + redact_secrets(o.error->message +
+                                  (o.error->hint.empty() ? "" : " (" + o.error->hint + ")"));
   if (o.outcome == Outcome::kSkipped) line += " (" + o.because + " did not apply)";
   if (color_ && o.outcome == Outcome::kFailed) line = "\033[31m" + line + "\033[0m";
   start();

@@ -14,6 +14,8 @@ class ConsoleObserver : public ApplyObserver {
   // `total`: the changes in the plan. `header` is printed before the first line, or by start().
   ConsoleObserver(bool color, size_t total, std::string header = "")
       : color_(color), total_(total), header_(std::move(header)) {}
+  // Keeps the changes in flight for the deadline's message (session.h, change_started()).
+  void started(const PlannedResource& r) override;
   void finished(const PlannedResource& r, const ResourceOutcome& o) override;
   // Lines go out a batch of results at a time (one write, not one per change).
   Status batch_end() override;

@@ -14,6 +14,7 @@
 #include "engine/cli/session.h"
 #include "engine/drift_report.h"
 #include "engine/render.h"
+#include "engine/secrets.h"
 #include "engine/values.h"
 
 namespace converge::cli {
@@ -24,27 +25,6 @@ void on_signal(int) {
   char b = 1;
   ssize_t n = write(g_signal_pipe[1], &b, 1);
   (void)n;
-}
-
-Result<std::chrono::milliseconds> parse_duration(const std::string& s) {
-  Error bad = Error::Invalid("'" + s + "' is not a duration", "write 30s, 15m, 1h or 1d");
-  if (s.empty()) return Error::Invalid("empty duration");
-  size_t used = 0;
-  long n = 0;
-  try {
-    n = std::stol(s, &used);
-  } catch (const std::exception&) {
-    return bad;
-  }
-  std::string unit = s.substr(used);
-  long ms = unit == "ms"  ? 1
-            : unit == "s" ? 1000
-            : unit == "m" ? 60000
-            : unit == "h" ? 3600000
-            : unit == "d" ? 86400000
-                          : -1;
-  if (ms < 0 || n <= 0) return bad;
-  return std::chrono::milliseconds(n * ms);
 }
 
 void print_drift(const DriftReport& rep, const std::string& manifest) {
@@ -76,7 +56,8 @@ int drift_once(const Common& c, const DriftArgs& a, bool last = false) {
     return rc == kInvalid ? kInvalid : kFailed;
   if (observe_failed(p.plan)) {
     for (const auto& r : p.plan.resources)
-      if (r.observe_error) std::cerr << "error: " << r.id << ": " << r.reason << "\n";
+      if (r.observe_error)
+        std::cerr << "error: " << r.id << ": " << redact_secrets(r.reason) << "\n";
     return kFailed;
   }
   DriftReport rep = find_drift(p.plan, a.correct);
@@ -86,7 +67,11 @@ int drift_once(const Common& c, const DriftArgs& a, bool last = false) {
   print_drift(rep, a.manifest);
   ApplySummary sum;
   std::vector<ResourceOutcome> outcomes;
-  if (rep.correcting() > 0) {
+  if (rep.correcting() > 0 && !run) {
+    std::cerr << "error: the journal cannot record this run (see above); drift was not "
+                 "corrected.\n";
+    rep.failed = static_cast<int>(rep.correcting());
+  } else if (rep.correcting() > 0) {
     size_t changes = p.plan.summary().changes();
     std::cout << "\nCorrecting " << changes << " resource(s):\n";
     sum = apply_plan(p.plan, p.providers, c, p.loaded.m().dir, session, run, /*announce=*/false,
@@ -108,6 +93,7 @@ int drift_once(const Common& c, const DriftArgs& a, bool last = false) {
   rep.duration_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int rc = rep.failed ? kFailed : rep.drifted() ? kChangesPending : kOk;
+  set_activity("writing the report and metrics");
   if (!a.report.empty() && !write_file(a.report, drift_report_json(rep))) {
     std::cerr << "error: cannot write report " << a.report << "\n";
     rc = kFailed;
@@ -117,7 +103,9 @@ int drift_once(const Common& c, const DriftArgs& a, bool last = false) {
     if (!last_ok)
       if (auto runs = session.journal->runs(1000); runs.ok())
         last_ok = last_drift_success(*runs, run);
-    if (!write_file(a.metrics, drift_metrics(rep, last_ok))) {
+    // 0644: node_exporter's textfile collector runs as its own user; metrics are counts and
+    // timestamps, nothing about the target's contents.
+    if (!write_file(a.metrics, drift_metrics(rep, last_ok), 0644)) {
       std::cerr << "error: cannot write metrics " << a.metrics << "\n";
       rc = kFailed;
     }
@@ -146,7 +134,10 @@ int cmd_drift(const Common& c, const DriftArgs& a) {
   int last = kOk;
   for (int run = 1;; ++run) {
     auto t0 = std::chrono::steady_clock::now();
+    arm_deadline();  // --timeout bounds each check, not the schedule
     last = drift_once(c, a);
+    disarm_deadline();
+    forget_secrets();  // each check reads its secrets afresh: a rotated one is picked up
     auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count();

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -11,10 +12,16 @@
 #include <set>
 
 #include "engine/cli/commands.h"
+#include "engine/cli/session.h"
+#include "engine/secrets.h"
 
 using namespace converge::cli;
 
 int main(int argc, char** argv) {
+  // State, plans and reports are for their owner only (journal, lab, lock, .converge 0700), and
+  // secrets never reach a core file.
+  umask(077);
+  converge::protect_process_memory();
   // `converge manifest.toml` is `converge run manifest.toml`.
   static const std::set<std::string> kCommands = {"run",     "plan",     "apply",  "drift",
                                                   "graph",   "validate", "schema", "lab",
@@ -42,6 +49,11 @@ int main(int argc, char** argv) {
   app.add_option("--journal", c.journal_path,
                  "Journal file (env CONVERGE_JOURNAL; default journal.sqlite beside the lab)");
   app.add_flag("--no-color", no_color, "Never colour output");
+  std::string timeout = "30m";
+  app.add_option("--timeout", timeout,
+                 "Deadline of a run (run, plan, apply, drift, undo; each check of drift --every): "
+                 "past it converge stops, names what it was waiting for and exits 124. "
+                 "30s, 15m, 1h; 0 for none (default 30m)");
 
   auto add_apply_opts = [&](CLI::App* sc) {
     sc->add_option("--parallelism", c.parallelism, "Changes applied at once (default 8)")
@@ -72,6 +84,8 @@ int main(int argc, char** argv) {
   apply->add_option("--parallelism", c.parallelism, "Changes applied at once (default 8)")
       ->check(CLI::Range(1, 256));
   apply->add_flag("--wait", c.wait, "Wait for another run holding the lock instead of failing");
+  apply->add_flag("--allow-destroy", c.allow_destroy,
+                  "Allow the plan's deletions (required when it deletes anything)");
 
   DriftArgs da;
   auto* drift =
@@ -150,6 +164,17 @@ int main(int argc, char** argv) {
   logger->set_level(spdlog::level::debug);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_default_logger(logger);
+
+  if (timeout == "0") {
+    configure_deadline(std::chrono::milliseconds(0), timeout);
+  } else if (auto limit = parse_duration(timeout); limit.ok()) {
+    configure_deadline(*limit, timeout);
+  } else {
+    std::cerr << "error: --timeout: " << limit.error().str() << "\n";
+    return kUsage;
+  }
+  // drift --every arms it for each check itself.
+  if (*run || *plan || *apply || *undo || (*drift && da.every.empty())) arm_deadline();
 
   int rc = kUsage;
   try {

@@ -20,6 +20,10 @@ int cmd_run(const Common& c, const std::string& manifest) {
     return kFailed;
   }
   int64_t run = begin_run(session, "run", p.plan);
+  if (!run) {
+    std::cerr << "error: the journal cannot record this run (see above). Nothing was changed.\n";
+    return finish(kFailed, &p.providers);
+  }
   ApplySummary s = apply_plan(p.plan, p.providers, c, p.loaded.m().dir, session, run);
   end_run(session, run, p.plan, s);
   print_applied(s, session, run);

@@ -4,6 +4,7 @@
 // wrong for people and returns the exit code (0 when it did not fail).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,10 +80,36 @@ void print_applied(const ApplySummary& s, Session& session, int64_t run);
 // Secrets that planned creates and updates need, unresolvable ones as errors.
 std::vector<Error> check_secrets(const Plan& plan, const std::string& base_dir);
 bool observe_failed(const Plan& p);
-// Writes `text` through a temporary file and a rename; false on failure.
-bool write_file(const std::string& path, const std::string& text);
+// Writes `text` to `path` whole or not at all: into a new file (mkstemp: created, never opened
+// through a link) in the same directory, given `mode`, fsynced, then renamed over `path`. A
+// symbolic link at `path` is replaced, never followed. False on failure, the reason logged.
+bool write_file(const std::string& path, const std::string& text, unsigned mode = 0600);
 std::string dirname_of(const std::string& path);
 std::string default_lab_path(const Common& c);
+// The state directory (the journal's, by default .converge): created 0700 when missing; an
+// existing one named .converge that this user owns loses any group and other permissions.
+void secure_state_dir(const std::string& dir);
+
+// "30s", "15m", "1h", "1d", "500ms" (a positive count and a unit).
+Result<std::chrono::milliseconds> parse_duration(const std::string& s);
+
+// The run's deadline (--timeout). A thread of its own waits for it, so no blocked provider call
+// can hold it up: when it passes, that thread prints what the run was waiting for (the activity
+// and the changes in flight) and ends the process with kTimedOut at once. That is as safe as a
+// kill: the journal commits each step durably (SQLite WAL) and the next run marks this one
+// interrupted; the kernel releases the lock.
+inline constexpr int kTimedOut = 124;  // as timeout(1)
+// `limit` zero: no deadline. `spelled` is the option as given, for the message.
+void configure_deadline(std::chrono::milliseconds limit, const std::string& spelled);
+// Starts the clock (again) with the configured limit; disarm stops it (drift --every between
+// checks).
+void arm_deadline();
+void disarm_deadline();
+// What the run is doing now, named if the deadline passes ("observing the target", ...).
+void set_activity(std::string what);
+// A change handed to its provider / answered (the console observer calls these).
+void change_started(const std::string& id);
+void change_finished(const std::string& id);
 
 // Called with a command's exit code once its output is complete: closes the providers (the lab
 // checkpoints its SQLite WAL on close) and ends the process there (session.cpp says why);

@@ -1,6 +1,7 @@
 // `converge undo RUN`: applies the inverse of what a recorded run applied (engine/undo.h), after
 // showing it and asking; refuses, changing nothing, when later runs changed the same resources,
-// when the target moved since, or when any part of the undo is blocked.
+// when the target moved since, or when any part of the undo is blocked. Its providers are the ones
+// the run's manifest declares now.
 #include "engine/undo.h"
 
 #include <unistd.h>
@@ -68,13 +69,30 @@ int cmd_undo(const Common& c, int64_t id) {
     std::cerr << "Undo the later runs first (see `converge history`). Nothing was changed.\n";
     return kFailed;
   }
-  std::string base = dirname_of(stored->manifest_path);
-  auto providers = open_providers(stored->providers, base, c);
+  // Providers and their settings come from the manifest as it is now, never from the stored
+  // plan: the journal's copy of a provider block is not what the operator reviews today.
+  std::string manifest = run->manifest.empty() ? stored->manifest_path : run->manifest;
+  Loaded loaded;
+  if (int rc = load(manifest, loaded)) {
+    std::cerr << "error: undo opens the providers that the manifest " << manifest << " of run "
+              << id << " declares, and it does not load (see above).\n";
+    return rc;
+  }
+  const Manifest& m = loaded.m();
+  for (const auto* r : applied)
+    if (!m.provider(r->provider)) {
+      std::cerr << "error: cannot undo run " << id << ": " << r->id
+                << " was changed through provider '" << r->provider << "', which " << manifest
+                << " no longer declares. Nothing was changed.\n";
+      return kFailed;
+    }
+  auto providers = open_providers(m.providers, m.dir, c);
   if (!providers.ok()) {
     print_errors({providers.error()});
     return exit_for(providers.error());
   }
   Plan inverse = inverse_plan(*stored, applied, c.allow_destroy);
+  inverse.providers = m.providers;  // what it is applied with, as the journal records it
   auto moved = moved_since(applied, inverse, *providers);
   if (!moved.empty()) {
     std::cerr << "error: cannot undo run " << id << ": these resources changed since it ran:\n";
@@ -92,10 +110,14 @@ int cmd_undo(const Common& c, int64_t id) {
   }
   if (int rc = kOk; !confirmed(c, &rc)) return rc;
   int64_t urun = begin_run(session, "undo", inverse, id);
-  ApplySummary s = apply_plan(inverse, *providers, c, base, session, urun);
+  if (!urun) {
+    std::cerr << "error: the journal cannot record this undo (see above). Nothing was changed.\n";
+    return kFailed;
+  }
+  ApplySummary s = apply_plan(inverse, *providers, c, m.dir, session, urun);
   end_run(session, urun, inverse, s);
   std::cout << "\n" << render_apply_summary(s) << "\n";
-  if (urun) std::cout << "Recorded as run " << urun << ".\n";
+  std::cout << "Recorded as run " << urun << ".\n";
   return s.failed || s.skipped || s.blocked ? kFailed : kOk;
 }
 

@@ -38,9 +38,12 @@ Result<Faults> Faults::parse(const std::string& spec) {
         f.latency_ms = std::stoi(v);
       else if (k == "kill_nth")
         f.kill_nth = std::stoi(v);
+      else if (k == "lost_reply_nth")
+        f.lost_reply_nth = std::stoi(v);
       else
         return Error::Invalid("lab faults: unknown key '" + k + "'",
-                              "fail_nth, fail_type, transient_nth, latency_ms, kill_nth");
+                              "fail_nth, fail_type, transient_nth, latency_ms, kill_nth, "
+                              "lost_reply_nth");
     } catch (const std::exception&) {
       return Error::Invalid("lab faults: '" + item + "' needs a number");
     }
@@ -282,6 +285,9 @@ ApplyResponse LabProvider::apply(const ApplyRequest& req) {
   if (faults_.kill_nth > 0 && writes_ == faults_.kill_nth) ::raise(SIGKILL);
   st = store_->commit();
   if (!st.ok()) store_->rollback();
+  if (st.ok() && faults_.lost_reply_nth > 0 && writes_ == faults_.lost_reply_nth)
+    return {Error::Transient("lab: injected lost reply of write #" + std::to_string(writes_) +
+                             " (it was committed)")};
   return {st};
 }
 

@@ -10,8 +10,9 @@
 // the requested type with one query. Each apply() is one SQLite transaction, so a crash never
 // leaves a change half-written. Calls are serialised by a mutex (SQLite has one writer anyway).
 // Fault injection for tests comes from the `faults` setting or CONVERGE_LAB_FAULTS:
-// "fail_nth=N,fail_type=T,transient_nth=N,latency_ms=N, kill_nth=N" (kill_nth raises SIGKILL inside
-// the Nth write, before it commits).
+// "fail_nth=N,fail_type=T,transient_nth=N,latency_ms=N, kill_nth=N,lost_reply_nth=N" (kill_nth
+// raises SIGKILL inside the Nth write, before it commits; lost_reply_nth commits the Nth write and
+// then answers it with a transient error, as a timeout after the write would).
 #pragma once
 
 #include <memory>
@@ -30,6 +31,7 @@ struct Faults {
   int transient_nth = 0;
   int latency_ms = 0;
   int kill_nth = 0;
+  int lost_reply_nth = 0;
   static Result<Faults> parse(const std::string& spec);
 };
 

@@ -43,6 +43,38 @@ bool is_guid(const std::string& s) {
   return true;
 }
 
+// A principal qualified with another domain ("SOURCE\\svc", "svc@source.local") is refused, as
+// the ldap provider refuses it: it must not silently become the target domain's "svc". The
+// target domain is the world's domain row (name = DNS name; NetBIOS name = its first label);
+// BUILTIN and NT AUTHORITY are the machine-local authorities every domain has.
+Status need_own_domain(const Change& c, const std::string& what, const std::string& principal) {
+  std::string q;
+  if (auto bs = principal.rfind('\\'); bs != std::string::npos)
+    q = principal.substr(0, bs);
+  else if (auto at = principal.rfind('@'); at != std::string::npos && at > 0)
+    q = principal.substr(at + 1);
+  else
+    return {};
+  std::string lq = lower(q);
+  if (lq == "builtin" || lq == "nt authority") return {};
+  auto domains = c.s.all("domain");
+  if (!domains.ok()) return domains.error();
+  if (domains->empty()) return {};  // a world without a domain row cannot judge
+  std::string ours;
+  for (const auto& [key, row] : *domains) {
+    std::string dns = lower(get(row, "name").text());
+    std::string netbios = dns.substr(0, dns.find('.'));
+    if (!lq.empty() && (lq == dns || lq == netbios)) return {};
+    std::string up = netbios;
+    for (char& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    ours += (ours.empty() ? "" : ", ") + up + " / " + dns;
+  }
+  return Error::Invalid(what + ": principal '" + principal + "' names the domain '" + q +
+                            "', not the target domain (" + ours +
+                            "): it would resolve to the target's account of the same name",
+                        "name accounts of the target domain; a foreign account needs its SID");
+}
+
 }  // namespace
 
 std::optional<Status> directory_rules(const Change& c) {
@@ -108,6 +140,8 @@ std::optional<Status> directory_rules(const Change& c) {
 
   if (c.t == "group_member") {
     if (c.del) return c.s.erase(c.t, c.key);
+    CONVERGE_TRY(need_own_domain(c, "group", c.want.at("group").text()));
+    CONVERGE_TRY(need_own_domain(c, "member", c.want.at("member").text()));
     std::string g = lower(c.want.at("group").text());
     auto gr = c.exists("group", g);
     if (!gr.ok()) return gr.error();
@@ -124,6 +158,7 @@ std::optional<Status> directory_rules(const Change& c) {
     std::string role = c.want.at("role").text();
     if (role == "server_administrator") {
       if (c.del) return c.s.erase(c.t, c.key);
+      CONVERGE_TRY(need_own_domain(c, "member", c.want.at("member").text()));
       CONVERGE_TRY(c.need_principal(c.want.at("member").text()));
       auto srv = c.need_server(c.want.at("server").text(), "");
       if (!srv.ok()) return srv.error();
@@ -137,6 +172,7 @@ std::optional<Status> directory_rules(const Change& c) {
     if (!*gr)
       return Error::NotFound("role group '" + role_group(role) +
                              "' does not exist: Exchange is not prepared (setup /PrepareAD)");
+    CONVERGE_TRY(need_own_domain(c, "member", c.want.at("member").text()));
     CONVERGE_TRY(c.need_principal(c.want.at("member").text()));
     return c.s.put("group_member", gkey, gm);
   }
@@ -144,6 +180,7 @@ std::optional<Status> directory_rules(const Change& c) {
   if (c.t == "ace") {
     if (c.del) return c.s.erase(c.t, c.key);
     CONVERGE_TRY(c.need_dn(c.want.at("object").text(), "object"));
+    CONVERGE_TRY(need_own_domain(c, "principal", c.want.at("principal").text()));
     CONVERGE_TRY(c.need_principal(c.want.at("principal").text()));
     for (const char* a : {"object_type", "inherited_object_type"}) {
       std::string v = get(c.want, a).text();
