@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <optional>
+#include <vector>
 
 #include "engine/api/names.h"
 #include "providers/ldap/ldap_model.h"
@@ -12,6 +13,14 @@
 
 namespace converge::ldap {
 namespace {
+
+// The explicit ACEs of a DACL, in order (inherited ones are the server's to recompute).
+std::vector<sd::Ace> explicit_aces(const sd::Acl& dacl) {
+  std::vector<sd::Ace> out;
+  for (const auto& a : dacl.aces)
+    if (!a.inherited()) out.push_back(a);
+  return out;
+}
 
 bool is_object_type(const std::string& t) {
   return t == "ou" || t == "container" || t == "ldap_object" || t == "account" || t == "group";
@@ -139,6 +148,8 @@ Status LdapProvider::apply_member(Directory& d, const ApplyRequest& req) {
   if (group.empty())
     return Error::Invalid("role '" + attr_text(a, "role") +
                           "' is not a group membership; LDAP cannot grant it");
+  if (auto e = check_principal(d.root(), "group", group)) return *e;
+  if (auto e = check_principal(d.root(), "member", member)) return *e;
   auto ps = d.principals({group, member});
   if (!ps.ok()) return ps.error();
   auto g = ps->find(lower(group));
@@ -184,6 +195,7 @@ Status LdapProvider::apply_ace(Directory& d, const ApplyRequest& req) {
     (k ? target.inherited_object_type : target.object_type) = it->second.guid;
   }
   std::string principal = attr_text(a, "principal");
+  if (auto e = check_principal(d.root(), "principal", principal)) return *e;
   auto ps = d.principals({principal});
   if (!ps.ok()) return ps.error();
   auto p = ps->find(lower(principal));
@@ -200,11 +212,6 @@ Status LdapProvider::apply_ace(Directory& d, const ApplyRequest& req) {
   auto object_lock = dacl_lock(dn);
   std::lock_guard<std::mutex> serialised(*object_lock);
   bool del = req.action == Action::kDelete;
-  // Whether `dacl` holds what this change wants.
-  auto done = [&](const sd::SecurityDescriptor& sdv) {
-    AceMatch m = sdv.dacl ? find_explicit(*sdv.dacl, *ace) : AceMatch{};
-    return del ? m.count == 0 : m.count == 1 && m.mask == sd::expand_generic(ace->mask);
-  };
   constexpr int kAttempts = 5;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
     auto cur = d.read_dacl(dn);
@@ -221,10 +228,21 @@ Status LdapProvider::apply_ace(Directory& d, const ApplyRequest& req) {
     auto written = d.write_dacl(dn, **cur, next);
     if (!written.ok()) return written.error();
     if (*written) {
-      // Read back: a writer that raced us (from an older read) may have put back the old DACL.
+      // Read back and require the whole explicit DACL to be what was written: on Samba the
+      // write is read-compare-replace, so another writer's change that lands around it is
+      // otherwise either overwritten (theirs) or overwriting (ours) unnoticed. On a mismatch our
+      // change is applied again on top of the DACL as it now is, and the race is reported.
       auto after = d.read_dacl(dn);
       if (!after.ok()) return after.error();
-      if (*after && done((*after)->sd)) return {};
+      if (*after && (*after)->sd.dacl &&
+          explicit_aces(*(*after)->sd.dacl) == explicit_aces(*next.dacl))
+        return {};
+      spdlog::warn(
+          "ldap provider '{}': another writer changed the DACL of {} while converge wrote it; "
+          "applying this ACE again on top of the DACL as it now is (check that the other "
+          "change is intact)",
+          name_, dn);
+      continue;
     }
     spdlog::info(
         "ldap provider '{}': the DACL of {} changed while it was being written; reading it again",
@@ -240,11 +258,20 @@ Status LdapProvider::apply_attribute(Directory& d, const ApplyRequest& req) {
   std::string dn = attr_text(a, "object");
   if (auto e = check_dn(d.root(), "object", dn)) return *e;
   std::string name = attr_text(a, "attribute");
+  if (auto e = check_not_secret("attribute", name, SchemaName{})) return *e;
   auto types = cached_schema(d, {name});
   if (!types.ok()) return types.error();
   auto it = types->find(object_type_key(name));
   if (it == types->end() || it->second.kind != SchemaName::kAttribute)
     return Error::NotFound("attribute '" + name + "' is not in the directory's schema");
+  if (auto e = check_not_secret("attribute", name, it->second)) return *e;
+  if (std::string from = attr_text(a, "copy_from"); !from.empty()) {
+    auto src = cached_schema(d, {from});
+    if (!src.ok()) return src.error();
+    auto sit = src->find(object_type_key(from));
+    if (sit != src->end())
+      if (auto e = check_not_secret("copy_from", from, sit->second)) return *e;
+  }
   std::vector<std::string> values;
   if (req.action != Action::kDelete) values = attr(a, "value").strings();
   LdapStatus st = d.conn().modify(dn, {{Mod::kReplace, name, values}});

@@ -3,10 +3,14 @@
 #include <lber.h>
 #include <ldap.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <mutex>
 
 #include "engine/api/names.h"
+#include "providers/ldap/ldap_url.h"
 
 namespace converge::ldap {
 namespace {
@@ -78,19 +82,28 @@ struct SdFlagsControl {
 
 std::atomic<uint64_t> g_requests{0};
 
+// The CA bundle used when no ca_file is given. With LDAPNOINIT libldap reads no ldap.conf, so
+// the system's bundle must be named explicitly.
+constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+
 // True when a TLS connection to `url` succeeds without certificate verification: the server is
 // reachable, so a failed verified connection failed on the certificate. Sends no credentials.
 bool reachable_without_verification(const ConnSettings& s) {
   LDAP* probe = nullptr;
   if (ldap_initialize(&probe, s.url.c_str()) != LDAP_SUCCESS || !probe) return false;
+  Watch watch;
   int v3 = LDAP_VERSION3, never = LDAP_OPT_X_TLS_NEVER, zero = 0;
   timeval tv{s.connect_timeout_s, 0};
   ldap_set_option(probe, LDAP_OPT_PROTOCOL_VERSION, &v3);
   ldap_set_option(probe, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
   ldap_set_option(probe, LDAP_OPT_NETWORK_TIMEOUT, &tv);
   ldap_set_option(probe, LDAP_OPT_X_TLS_REQUIRE_CERT, &never);
-  bool ok = ldap_set_option(probe, LDAP_OPT_X_TLS_NEWCTX, &zero) == LDAP_OPT_SUCCESS &&
-            ldap_connect(probe) == LDAP_SUCCESS;
+  bool ok = watch.install(probe) &&
+            ldap_set_option(probe, LDAP_OPT_X_TLS_NEWCTX, &zero) == LDAP_OPT_SUCCESS;
+  if (ok) {
+    Deadline d(watch, s.connect_timeout_s);
+    ok = ldap_connect(probe) == LDAP_SUCCESS && !d.expired();
+  }
   ldap_unbind_ext_s(probe, nullptr, nullptr);
   return ok;
 }
@@ -98,6 +111,13 @@ bool reachable_without_verification(const ConnSettings& s) {
 }  // namespace
 
 uint64_t Conn::requests() { return g_requests.load(); }
+
+void prepare_libldap() {
+  static std::once_flag once;
+  std::call_once(once, [] { ::setenv("LDAPNOINIT", "1", 1); });
+}
+
+bool tls_in_place(LDAP* ld) { return ld && ldap_tls_inplace(ld) != 0; }
 
 bool is_transient(int code) {
   return code == LDAP_BUSY || code == LDAP_UNAVAILABLE || code == LDAP_TIMEOUT ||
@@ -164,9 +184,23 @@ LdapStatus Conn::status(int rc, const std::string& what) {
   return st;
 }
 
+LdapStatus Conn::status(int rc, const std::string& what, const Deadline& d) {
+  if (!d.expired()) return status(rc, what);
+  broken_ = true;
+  LdapStatus st;
+  st.code = LDAP_TIMEOUT;
+  std::string peer = watch_.peer();
+  st.text = what + ": no answer from " + (peer.empty() ? std::string("the server") : peer) +
+            " within " + std::to_string(d.seconds()) + " s (timeout)";
+  return st;
+}
+
 Result<std::unique_ptr<Conn>> Conn::open(const ConnSettings& s) {
+  prepare_libldap();
   std::unique_ptr<Conn> c(new Conn());
   const std::string where = "ldap provider '" + s.provider + "' (" + s.url + ")";
+  auto urls = check_url_list(s.url, s.starttls, s.allow_insecure);
+  if (!urls.ok()) return Error::Invalid(where + ": " + urls.error().message, urls.error().hint);
   int rc = ldap_initialize(&c->ld_, s.url.c_str());
   if (rc != LDAP_SUCCESS || !c->ld_)
     return Error::Invalid(where + ": cannot use the URL: " + ldap_err2string(rc),
@@ -182,11 +216,13 @@ Result<std::unique_ptr<Conn>> Conn::open(const ConnSettings& s) {
             ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &connect_tv) == LDAP_OPT_SUCCESS &&
             ldap_set_option(ld, LDAP_OPT_TIMEOUT, &op_tv) == LDAP_OPT_SUCCESS &&
             ldap_set_option(ld, LDAP_OPT_RESTART, LDAP_OPT_ON) == LDAP_OPT_SUCCESS &&
-            ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) == LDAP_OPT_SUCCESS;
+            ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) == LDAP_OPT_SUCCESS &&
+            c->watch_.install(ld);
   if (!ok) return Error::Internal(where + ": cannot set libldap options");
-  if (!s.ca_file.empty() &&
-      ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, s.ca_file.c_str()) != LDAP_OPT_SUCCESS)
-    return Error::Invalid(where + ": cannot use ca_file " + s.ca_file);
+  std::string ca = s.ca_file;
+  if (ca.empty() && ::access(kSystemCaBundle, R_OK) == 0) ca = kSystemCaBundle;
+  if (!ca.empty() && ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, ca.c_str()) != LDAP_OPT_SUCCESS)
+    return Error::Invalid(where + ": cannot use ca_file " + ca);
   rc = ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
   if (rc != LDAP_OPT_SUCCESS)
     return Error::Invalid(
@@ -195,14 +231,24 @@ Result<std::unique_ptr<Conn>> Conn::open(const ConnSettings& s) {
             ldap_err2string(rc),
         "ca_file must be a readable PEM file of the CA that signed the server's certificate");
 
+  auto timed_out = [&](const Deadline& d, const std::string& step) -> Error {
+    std::string peer = c->watch_.peer();
+    // Not transient: a server that accepts connections and then stalls would otherwise cost
+    // every retry the whole timeout again.
+    return Error::Conflict(where + ": " + step + " with " + (peer.empty() ? s.url : peer) +
+                               " did not complete within " + std::to_string(d.seconds()) +
+                               " s (timeout)",
+                           "check that the server runs, speaks LDAP on that port and is not "
+                           "overloaded; timeout sets the limit");
+  };
   auto connect_error = [&](int code, const std::string& step) -> Error {
     std::string diag = diagnostic(ld);
     std::string detail =
         std::string(ldap_err2string(code)) + (diag.empty() ? "" : " (" + diag + ")");
     bool tls = mentions_tls(diag) || (step == "StartTLS" && code == LDAP_CONNECT_ERROR) ||
-               (c->encrypted_ && step == "bind" &&
+               (step == "connect" && urls->ldaps() &&
                 (code == LDAP_SERVER_DOWN || code == LDAP_CONNECT_ERROR) &&
-                lower(s.url).rfind("ldaps://", 0) == 0 && reachable_without_verification(s));
+                reachable_without_verification(s));
     if (tls)
       return Error::Invalid(
           where + ": TLS certificate verification failed during " + step + ": " + detail,
@@ -213,20 +259,32 @@ Result<std::unique_ptr<Conn>> Conn::open(const ConnSettings& s) {
     return error_of(kind_for(code), where + ": " + step + " failed: " + detail);
   };
 
-  bool ldaps = lower(s.url).rfind("ldaps://", 0) == 0;
-  if (ldaps) {
-    c->encrypted_ = true;
-  } else if (s.starttls) {
-    rc = ldap_start_tls_s(ld, nullptr, nullptr);
-    if (rc != LDAP_SUCCESS) return connect_error(rc, "StartTLS");
-    c->encrypted_ = true;
+  {
+    // TCP connect, and for ldaps:// the TLS handshake.
+    Deadline d(c->watch_, s.connect_timeout_s);
+    rc = ldap_connect(ld);
+    if (d.expired()) return timed_out(d, urls->ldaps() ? "the TLS handshake" : "the connect");
+    if (rc != LDAP_SUCCESS) return connect_error(rc, "connect");
   }
-  if (!c->encrypted_ && !s.allow_insecure)
-    return Error::Invalid(where + ": refusing a simple bind over an unencrypted connection",
+  bool want_tls = urls->ldaps() || s.starttls;
+  if (!urls->ldaps() && s.starttls) {
+    Deadline d(c->watch_, s.connect_timeout_s);
+    rc = ldap_start_tls_s(ld, nullptr, nullptr);
+    if (d.expired()) return timed_out(d, "StartTLS");
+    if (rc != LDAP_SUCCESS) return connect_error(rc, "StartTLS");
+  }
+  // Judged on the connection libldap actually opened, whichever URL of a list that was.
+  if (!tls_in_place(ld) && (want_tls || !s.allow_insecure)) {
+    std::string peer = c->watch_.peer();
+    return Error::Invalid(where + ": refusing a simple bind over an unencrypted connection to " +
+                              (peer.empty() ? s.url : peer),
                           "use ldaps:// or StartTLS, or set allow_insecure = true");
+  }
 
   berval cred{static_cast<ber_len_t>(s.password.size()), const_cast<char*>(s.password.data())};
+  Deadline d(c->watch_, c->request_seconds());
   rc = ldap_sasl_bind_s(ld, s.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred, nullptr, nullptr, nullptr);
+  if (d.expired()) return timed_out(d, "the bind");
   if (rc == LDAP_INVALID_CREDENTIALS)
     return Error::Invalid(where + ": bind as " + s.bind_dn + " refused: " + ldap_err2string(rc),
                           "check bind_dn and the password");
@@ -237,7 +295,7 @@ Result<std::unique_ptr<Conn>> Conn::open(const ConnSettings& s) {
 LdapStatus Conn::search(const std::string& base, Scope scope, const std::string& filter,
                         const std::vector<std::string>& attrs,
                         const std::function<void(Entry&&)>& on_entry, uint32_t sd_flags,
-                        int page_size) {
+                        int page_size, ReadLimits limits) {
   std::vector<char*> attr_ptrs;
   for (const auto& a : attrs) attr_ptrs.push_back(const_cast<char*>(a.c_str()));
   attr_ptrs.push_back(nullptr);
@@ -245,6 +303,13 @@ LdapStatus Conn::search(const std::string& base, Scope scope, const std::string&
   if (sd_flags) sd = std::make_unique<SdFlagsControl>(sd_flags);
   std::string what =
       "search of " + (base.empty() ? std::string("the root DSE") : base) + " for " + filter;
+  PagedReadBudget budget(what, limits);
+  auto over = [&](const Error& e) {
+    LdapStatus st;
+    st.code = LDAP_SIZELIMIT_EXCEEDED;
+    st.text = e.message;
+    return st;
+  };
 
   std::string cookie;
   bool have_cookie = false;
@@ -262,9 +327,18 @@ LdapStatus Conn::search(const std::string& base, Scope scope, const std::string&
     LDAPMessage* res = nullptr;
     ++g_requests;
     timeval tv{timeout_s_, 0};
-    int rc = ldap_search_ext_s(ld_, base.c_str(), static_cast<int>(scope), filter.c_str(),
-                               attr_ptrs.data(), 0, ctrls.data(), nullptr,
-                               tv.tv_sec > 0 ? &tv : nullptr, LDAP_NO_LIMIT, &res);
+    int rc;
+    {
+      Deadline d(watch_, request_seconds());
+      rc = ldap_search_ext_s(ld_, base.c_str(), static_cast<int>(scope), filter.c_str(),
+                             attr_ptrs.data(), 0, ctrls.data(), nullptr,
+                             tv.tv_sec > 0 ? &tv : nullptr, LDAP_NO_LIMIT, &res);
+      if (d.expired()) {
+        if (page) ldap_control_free(page);
+        if (res) ldap_msgfree(res);
+        return status(rc, what, d);
+      }
+    }
     if (page) ldap_control_free(page);
     if (!res) return status(rc == LDAP_SUCCESS ? LDAP_OTHER : rc, what);
 
@@ -291,6 +365,11 @@ LdapStatus Conn::search(const std::string& base, Scope scope, const std::string&
           ldap_memfree(a);
         }
         if (ber) ber_free(ber, 0);
+        if (auto err = budget.entry()) {
+          ldap_msgfree(res);
+          if (srv_ctrls) ldap_controls_free(srv_ctrls);
+          return over(*err);
+        }
         on_entry(std::move(e));
       } else if (type == LDAP_RES_SEARCH_RESULT) {
         int err = LDAP_SUCCESS;
@@ -327,6 +406,10 @@ LdapStatus Conn::search(const std::string& base, Scope scope, const std::string&
             have_cookie = more = true;
           }
           if (next.bv_val) ber_memfree(next.bv_val);
+          if (auto err = more ? budget.next_page(cookie) : std::nullopt) {
+            ldap_controls_free(srv_ctrls);
+            return over(*err);
+          }
         }
       }
     }
@@ -338,7 +421,9 @@ LdapStatus Conn::search(const std::string& base, Scope scope, const std::string&
 LdapStatus Conn::add(const std::string& dn, const std::vector<Mod>& mods) {
   ModList ml(mods);
   ++g_requests;
-  return status(ldap_add_ext_s(ld_, dn.c_str(), ml.get(), nullptr, nullptr), "add of " + dn);
+  Deadline d(watch_, request_seconds());
+  int rc = ldap_add_ext_s(ld_, dn.c_str(), ml.get(), nullptr, nullptr);
+  return status(rc, "add of " + dn, d);
 }
 
 LdapStatus Conn::modify(const std::string& dn, const std::vector<Mod>& mods, uint32_t sd_flags) {
@@ -351,22 +436,25 @@ LdapStatus Conn::modify(const std::string& dn, const std::vector<Mod>& mods, uin
   }
   ctrls.push_back(nullptr);
   ++g_requests;
-  return status(ldap_modify_ext_s(ld_, dn.c_str(), ml.get(), ctrls.data(), nullptr),
-                "modify of " + dn);
+  Deadline d(watch_, request_seconds());
+  int rc = ldap_modify_ext_s(ld_, dn.c_str(), ml.get(), ctrls.data(), nullptr);
+  return status(rc, "modify of " + dn, d);
 }
 
 LdapStatus Conn::remove(const std::string& dn) {
   ++g_requests;
-  return status(ldap_delete_ext_s(ld_, dn.c_str(), nullptr, nullptr), "delete of " + dn);
+  Deadline d(watch_, request_seconds());
+  int rc = ldap_delete_ext_s(ld_, dn.c_str(), nullptr, nullptr);
+  return status(rc, "delete of " + dn, d);
 }
 
 LdapStatus Conn::rename(const std::string& dn, const std::string& new_rdn,
                         const std::string& new_parent) {
   ++g_requests;
-  return status(
-      ldap_rename_s(ld_, dn.c_str(), new_rdn.c_str(),
-                    new_parent.empty() ? nullptr : new_parent.c_str(), 1, nullptr, nullptr),
-      "rename of " + dn);
+  Deadline d(watch_, request_seconds());
+  int rc = ldap_rename_s(ld_, dn.c_str(), new_rdn.c_str(),
+                         new_parent.empty() ? nullptr : new_parent.c_str(), 1, nullptr, nullptr);
+  return status(rc, "rename of " + dn, d);
 }
 
 Pool::Lease::~Lease() {

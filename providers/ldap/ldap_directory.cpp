@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "engine/api/names.h"
 #include "providers/ldap/ldap_text.h"
+#include "providers/ldap/read_limits.h"
 
 namespace converge::ldap {
 namespace {
@@ -21,7 +23,26 @@ std::string sid_text(const std::string& binary) {
   return sid.ok() ? sid->str() : std::string();
 }
 
+// searchFlags of an attributeSchema entry (0 when absent or not a number).
+uint32_t search_flags(const Entry& e) {
+  try {
+    return static_cast<uint32_t>(
+        std::stol(e.first("searchflags").empty() ? "0" : e.first("searchflags")));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+std::function<void(DaclWindow, const std::string&)>& dacl_window_hook() {
+  static std::function<void(DaclWindow, const std::string&)> hook;
+  return hook;
+}
+
 }  // namespace
+
+void set_dacl_window_hook(std::function<void(DaclWindow, const std::string& dn)> hook) {
+  dacl_window_hook() = std::move(hook);
+}
 
 std::string naming_context_of(const RootDse& root, const std::string& dn) {
   std::string best;
@@ -55,6 +76,25 @@ Result<RootDse> Directory::read_root(Conn& c, const std::string& provider) {
     return Error::Conflict(
         "ldap provider '" + provider + "': the server's root DSE lists no naming contexts",
         "is this an Active Directory / Samba AD domain controller?");
+  if (!r.config_nc.empty() && !r.default_nc.empty()) {
+    st = c.search(
+        "CN=Partitions," + r.config_nc, Conn::kOneLevel,
+        "(&(objectClass=crossRef)(nCName=" + escape_filter(r.default_nc) + "))",
+        {"nETBIOSName", "dnsRoot"},
+        [&](Entry&& e) {
+          r.netbios = e.first("netbiosname");
+          r.dns_domain = lower(e.first("dnsroot"));
+        },
+        0, 0);
+    if (!st.ok() && st.code != LDAP_NO_SUCH_OBJECT && st.code != LDAP_INSUFFICIENT_ACCESS)
+      return error_of(kind_for(st.code), "ldap provider '" + provider + "': " + st.text);
+  }
+  if (r.dns_domain.empty()) r.dns_domain = dns_domain_of(r.default_nc);
+  if (r.netbios.empty()) {
+    std::string label = r.dns_domain.substr(0, r.dns_domain.find('.'));
+    for (char& ch : label) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    r.netbios = label;
+  }
   return r;
 }
 
@@ -184,34 +224,38 @@ Result<std::map<std::string, Principal>> Directory::principals(
 Result<std::map<std::string, std::vector<std::string>>> Directory::members(
     const std::vector<std::string>& group_dns) {
   std::map<std::string, std::vector<std::string>> out;
-  // Adds the member values of one answer; returns where the next window starts, if any. A
-  // server may serve a smaller window than asked for ("member;range=0-999"); "-*" marks the last.
-  auto absorb = [](const Entry& e, std::vector<std::string>& into) -> std::optional<uint64_t> {
-    std::optional<uint64_t> next;
-    for (const auto& [desc, values] : e.attrs) {
-      RangeOption r = parse_range(desc);
-      if (lower(r.attr) != "member") continue;
-      for (const auto& v : values) into.push_back(dn_key(v));
-      if (r.ranged && r.high && !values.empty()) next = *r.high + 1;
-    }
-    return next;
-  };
-  // The first window of every group in one batched search; then the rest of the large ones.
+  // The first window of every group in one batched search; then the rest of the large ones. A
+  // server may serve a smaller window than asked for ("member;range=0-999"); "-*" marks the
+  // last. RangedRead bounds the windows and values a server can make converge read.
   auto first = read_dns(group_dns, {range_request("member", 0, kRangeWindow)});
   if (!first.ok()) return first.error();
   std::vector<std::pair<std::string, uint64_t>> more;
+  std::map<std::string, RangedRead> reads;
   for (auto& [key, e] : *first) {
-    if (auto next = absorb(e, out[key])) more.emplace_back(e.dn, *next);
+    auto& rr = reads.emplace(key, RangedRead("member", e.dn)).first->second;
+    auto next = rr.absorb(e, 0, out[key]);
+    if (!next.ok()) return next.error();
+    if (*next) more.emplace_back(e.dn, **next);
   }
   for (auto& [dn, start] : more) {
     std::optional<uint64_t> low = start;
     auto& into = out[dn_key(dn)];
+    auto& rr = reads.at(dn_key(dn));
     while (low) {
       std::optional<uint64_t> next;
+      std::optional<Error> bad;
       LdapStatus st = c_.search(
           dn, Conn::kBase, "(objectClass=*)", {range_request("member", *low, kRangeWindow)},
-          [&](Entry&& e) { next = absorb(e, into); }, 0, 0);
+          [&](Entry&& e) {
+            auto n = rr.absorb(e, *low, into);
+            if (n.ok())
+              next = *n;
+            else
+              bad = n.error();
+          },
+          0, 0);
       if (!st.ok()) return error(st);
+      if (bad) return *bad;
       low = next;
     }
   }
@@ -256,7 +300,8 @@ Result<std::map<std::string, SchemaName>> Directory::schema_names(
       for (const auto& filter : or_filters("", attr, wanted, kFilterChunk)) {
         LdapStatus st = c_.search(
             root_->schema_nc, Conn::kOneLevel, filter,
-            {"cn", "lDAPDisplayName", "schemaIDGUID", "objectClass"}, [&](Entry&& e) {
+            {"cn", "lDAPDisplayName", "schemaIDGUID", "objectClass", "searchFlags"},
+            [&](Entry&& e) {
               std::string raw = e.first("schemaidguid");
               if (raw.size() != 16) return;
               sd::Guid g;
@@ -266,9 +311,11 @@ Result<std::map<std::string, SchemaName>> Directory::schema_names(
                 is_class = is_class || lower(oc) == "classschema";
               for (const auto& name : {e.first("ldapdisplayname"), e.first("cn")}) {
                 std::string k = object_type_key(name);
-                if (keys.count(k) && !out.count(k))
+                if (keys.count(k) && !out.count(k)) {
                   out[k] = SchemaName{is_class ? SchemaName::kClass : SchemaName::kAttribute, g,
                                       e.first("ldapdisplayname")};
+                  out[k].confidential = (search_flags(e) & kSearchFlagConfidential) != 0;
+                }
               }
             });
         if (!st.ok()) return error(st);
@@ -330,6 +377,7 @@ Result<bool> Directory::write_dacl(const std::string& dn, const Dacl& prev,
         "comparing the DACL just before each write instead",
         provider_, st.text);
   }
+  if (dacl_window_hook()) dacl_window_hook()(DaclWindow::kBeforeCompare, dn);
   auto now = read_dacl(dn);
   if (!now.ok()) return now.error();
   if (!*now) return Error::NotFound("object " + dn + " no longer exists");
@@ -337,6 +385,7 @@ Result<bool> Directory::write_dacl(const std::string& dn, const Dacl& prev,
   LdapStatus st =
       c_.modify(dn, {{Mod::kReplace, "nTSecurityDescriptor", {bytes}}}, kDaclSecurityInformation);
   if (!st.ok()) return error(st);
+  if (dacl_window_hook()) dacl_window_hook()(DaclWindow::kAfterReplace, dn);
   return true;
 }
 

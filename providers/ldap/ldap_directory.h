@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +24,10 @@ struct RootDse {
   std::string default_nc, config_nc, schema_nc;
   std::vector<std::string> naming_contexts;
   std::vector<std::string> supported_controls;
+  // The default naming context's domain: nETBIOSName and dnsRoot of its crossRef in
+  // CN=Partitions (dnsRoot falling back to the DC= components of default_nc, the NetBIOS name to
+  // the first label of the DNS name, upper-cased, when the crossRef cannot be read).
+  std::string netbios, dns_domain;
 };
 
 // The naming context (of `root`) that holds `dn`: the longest one it lies within, or "".
@@ -38,11 +43,19 @@ struct Principal {
 struct SchemaName {
   enum Kind { kExtendedRight, kClass, kAttribute, kGuid } kind = kGuid;  // kGuid: given as a GUID
   sd::Guid guid;
-  std::string ldap_name;  // lDAPDisplayName or the right's cn
+  std::string ldap_name;      // lDAPDisplayName or the right's cn
+  bool confidential = false;  // an attribute whose searchFlags has kSearchFlagConfidential
 };
 
 // How many names one search filter may carry.
 inline constexpr size_t kFilterChunk = 400;
+
+// Test seam, never set by converge itself: write_dacl calls it on its compare-then-replace path
+// with the object's DN just before the compare read (kBeforeCompare) and just after the replace
+// landed (kAfterReplace), so that a test can land another administrator's write inside exactly
+// those windows. Set it only while no write runs.
+enum class DaclWindow { kBeforeCompare, kAfterReplace };
+void set_dacl_window_hook(std::function<void(DaclWindow, const std::string& dn)> hook);
 
 class Directory {
  public:

@@ -249,7 +249,7 @@ TEST_CASE("ldap integration: accounts get their password, and observation is bat
     CHECK(ob.exists);
     CHECK(ob.attrs.at("enabled") == Value::Bool(true));
   }
-  CHECK(used <= 2);  // the root DSE and one search for all 30 accounts
+  CHECK(used <= 3);  // the root DSE, the domain's crossRef, one search for all 30 accounts
 }
 
 TEST_CASE("ldap integration: many accounts in one container are listed, moved ones still found") {
@@ -282,7 +282,8 @@ TEST_CASE("ldap integration: many accounts in one container are listed, moved on
     CHECK(o[i].exists);
     CHECK(satisfies(accounts[i].attrs.at("path"), o[i].attrs.at("path"), Compare::kDn) == (i != 7));
   }
-  CHECK(used <= 3);  // root DSE, the listing of the OU, one lookup of the missing name
+  CHECK(used <= 4);  // root DSE, the domain's crossRef, the listing of the OU, one lookup of
+                     // the missing name
 }
 
 TEST_CASE("ldap integration: a 10,000-member group is read completely (ranged retrieval)") {
@@ -369,6 +370,51 @@ TEST_CASE("ldap integration: DACL writes never lose a concurrent change") {
     CHECK_FALSE(*written);
     auto now = d.read_dacl(ou);
     CHECK(find_explicit(*(**now).sd.dacl, everyone).count == 1);
+  }
+
+  // Samba refuses the by-value compare-and-swap, so the write is compare-then-replace: another
+  // administrator's write that lands just before the compare or just after the replace (the
+  // seam runs it there) must leave both ACEs, theirs and ours, in the DACL.
+  for (DaclWindow window : {DaclWindow::kBeforeCompare, DaclWindow::kAfterReplace}) {
+    bool after = window == DaclWindow::kAfterReplace;
+    SUBCASE(after ? "another writer just after the replace: both ACEs stay"
+                  : "another writer just before the compare: both ACEs stay") {
+      const std::string race_ou =
+          "OU=Race" + std::string(after ? "A" : "B") + "-" + kRun + "," + kBase;
+      ensure_ou(std::string("Race") + (after ? "A" : "B") + "-" + kRun);
+      // The other administrator read the DACL before converge did, and writes it back blindly
+      // (as an editor that replaces nTSecurityDescriptor does) with one ACE added.
+      auto other = connect();
+      auto stale = d.read_dacl(race_ou);
+      REQUIRE(stale.ok());
+      REQUIRE(*stale);
+      sd::SecurityDescriptor theirs = (**stale).sd;
+      sd::Ace their_ace = sd::Ace::make(false, *sd::Sid::parse("S-1-5-32-548"), sd::kListChildren);
+      sd::upsert_explicit(*theirs.dacl, their_ace);
+      std::vector<uint8_t> raw = sd::serialize(sd::dacl_only(theirs));
+      int fired = 0;
+      set_dacl_window_hook([&](DaclWindow w, const std::string& dn) {
+        if (w != window || dn != race_ou || fired++) return;
+        auto st = other->modify(
+            dn, {{Mod::kReplace, "nTSecurityDescriptor", {std::string(raw.begin(), raw.end())}}},
+            kDaclSecurityInformation);
+        CHECK_MESSAGE(st.ok(), st.text);
+      });
+      Res ours("ace", "race",
+               {{"object", S(race_ou)},
+                {"principal", S("Authenticated Users")},
+                {"rights", Value::StrList({"WriteProperty"})},
+                {"applies_to", S("children_only")}});
+      Status st = apply(*provider(), ours, Action::kCreate);
+      set_dacl_window_hook(nullptr);
+      REQUIRE_MESSAGE(fired >= 1, "the other writer never ran: the seam is not on the write path");
+      CHECK_MESSAGE(st.ok(), (st.ok() ? "" : st.error().str()));
+      auto now = d.read_dacl(race_ou);
+      REQUIRE(now.ok());
+      CHECK_MESSAGE(find_explicit(*(**now).sd.dacl, their_ace).count == 1,
+                    "the other administrator's ACE was overwritten");
+      CHECK_MESSAGE(observe(*provider(), {ours})[0].exists, "converge's ACE was overwritten");
+    }
   }
 
   SUBCASE("parallel ace applies on one object all land") {

@@ -140,6 +140,14 @@ Status LdapProvider::observe_members(Directory& d, const ObserveRequest& req,
              *r.id);
       continue;
     }
+    for (const auto& [what, name] :
+         {std::pair<std::string, std::string>{"group", group_of[i]}, {"member", r.str("member")}}) {
+      if (auto e = check_principal(d.root(), what, name)) {
+        resp.results[i].error = on(*e, *r.id);
+        break;
+      }
+    }
+    if (resp.results[i].error) continue;
     names.push_back(group_of[i]);
     names.push_back(r.str("member"));
   }
@@ -184,6 +192,10 @@ Status LdapProvider::observe_aces(Directory& d, const ObserveRequest& req, Obser
   for (size_t i = 0; i < req.resources.size(); ++i) {
     const auto& r = req.resources[i];
     if (auto e = check_dn(d.root(), "object", r.str("object"))) {
+      resp.results[i].error = on(*e, *r.id);
+      continue;
+    }
+    if (auto e = check_principal(d.root(), "principal", r.str("principal"))) {
       resp.results[i].error = on(*e, *r.id);
       continue;
     }
@@ -297,6 +309,10 @@ Status LdapProvider::observe_attributes(Directory& d, const ObserveRequest& req,
     for (const char* which : {"attribute", "copy_from"}) {
       std::string n = r.str(which);
       if (n.empty()) continue;
+      if (auto e = check_not_secret(which, n, SchemaName{})) {  // also when the schema lacks it
+        resp.results[i].error = on(*e, *r.id);
+        break;
+      }
       auto it = types->find(object_type_key(n));
       if (it == types->end() || it->second.kind != SchemaName::kAttribute) {
         resp.results[i].error =
@@ -304,6 +320,10 @@ Status LdapProvider::observe_attributes(Directory& d, const ObserveRequest& req,
                                    "' is not an attribute of the directory's schema",
                                "use an lDAPDisplayName such as displayName or adminDisplayName"),
                *r.id);
+        break;
+      }
+      if (auto e = check_not_secret(which, n, it->second)) {
+        resp.results[i].error = on(*e, *r.id);
         break;
       }
       if (std::find(attrs.begin(), attrs.end(), n) == attrs.end()) attrs.push_back(n);

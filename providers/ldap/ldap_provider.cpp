@@ -11,6 +11,7 @@
 
 #include "engine/api/names.h"
 #include "providers/ldap/ldap_provider_impl.h"
+#include "providers/ldap/ldap_url.h"
 
 namespace converge::ldap {
 namespace {
@@ -76,6 +77,29 @@ std::optional<Error> LdapProvider::check_dn(const RootDse& root, const std::stri
   return std::nullopt;
 }
 
+std::optional<Error> LdapProvider::check_principal(const RootDse& root, const std::string& what,
+                                                   const std::string& name) const {
+  auto why = foreign_principal(name, root.netbios, root.dns_domain);
+  if (!why) return std::nullopt;
+  return Error::Invalid(what + ": " + *why,
+                        "name accounts of the target domain (" + root.netbios +
+                            "\\name or a bare "
+                            "name); a foreign account needs its SID (S-1-5-21-...)");
+}
+
+std::optional<Error> LdapProvider::check_not_secret(const std::string& what,
+                                                    const std::string& name,
+                                                    const SchemaName& schema) const {
+  if (!is_secret_attribute(name) && !is_secret_attribute(schema.ldap_name) && !schema.confidential)
+    return std::nullopt;
+  return Error::Invalid(what + " '" + name +
+                            "' holds secrets (a password, recovery key or confidential "
+                            "attribute): its values would be copied into plans, the journal "
+                            "and reports",
+                        "converge does not manage secret attributes with ldap_attribute; set "
+                        "passwords with account.password");
+}
+
 void LdapProvider::remember(const std::string& name, const Principal& p) {
   std::lock_guard<std::mutex> lk(cache_mu_);
   principal_cache_[lower(name)] = p;
@@ -131,6 +155,7 @@ Result<std::map<std::string, SchemaName>> LdapProvider::cached_schema(
 }
 
 Result<Settings> parse_settings(const ProviderConfig& cfg) {
+  prepare_libldap();
   Settings s;
   s.conn.provider = cfg.name;
   auto bad = [&](const std::string& m, const std::string& h = {}) {
@@ -183,11 +208,6 @@ Result<Settings> parse_settings(const ProviderConfig& cfg) {
 
   auto url = text("url", true, false);
   if (!url.ok()) return url.error();
-  std::string u = lower(*url);
-  if (u.rfind("ldaps://", 0) != 0 && u.rfind("ldap://", 0) != 0)
-    return bad("url '" + *url + "' must start with ldaps:// or ldap://",
-               "write url = \"ldaps://dc1.example.com\"");
-  if (url->find(' ') != std::string::npos) return bad("url must be one URL");
   s.conn.url = *url;
   auto base = text("base_dn", true, false);
   if (!base.ok()) return base.error();
@@ -222,9 +242,8 @@ Result<Settings> parse_settings(const ProviderConfig& cfg) {
   if (!insecure.ok()) return insecure.error();
   s.conn.starttls = *starttls;
   s.conn.allow_insecure = *insecure;
-  if (u.rfind("ldap://", 0) == 0 && !*starttls && !*insecure)
-    return bad("ldap:// with starttls = false would send the password in clear text",
-               "use ldaps:// or StartTLS, or set allow_insecure = true");
+  if (auto urls = check_url_list(*url, *starttls, *insecure); !urls.ok())
+    return bad(urls.error().message, urls.error().hint);
   auto timeout = number("timeout", 60, 1, 3600);
   if (!timeout.ok()) return timeout.error();
   s.conn.timeout_s = *timeout;

@@ -77,6 +77,14 @@ class LdapProvider : public Provider {
   // A DN-valued attribute that must parse and lie in a naming context of the server.
   std::optional<Error> check_dn(const RootDse& root, const std::string& what,
                                 const std::string& dn) const;
+  // A principal (`what`: principal / member / group) qualified with another domain than the
+  // target's ("SOURCE\\svc", "svc@source.local") is refused.
+  std::optional<Error> check_principal(const RootDse& root, const std::string& what,
+                                       const std::string& name) const;
+  // ldap_attribute may not read or write an attribute that holds secrets (is_secret_attribute,
+  // or confidential in the schema): its values would land in plans, journal and reports.
+  std::optional<Error> check_not_secret(const std::string& what, const std::string& name,
+                                        const SchemaName& schema) const;
 
   std::string name_;
   Settings s_;

@@ -362,7 +362,76 @@ uint32_t account_control(uint32_t current, bool enabled, bool password_never_exp
 
 std::string strip_domain(std::string_view principal) {
   size_t bs = principal.rfind('\\');
-  return std::string(bs == std::string_view::npos ? principal : principal.substr(bs + 1));
+  if (bs != std::string_view::npos) return std::string(principal.substr(bs + 1));
+  size_t at = principal.rfind('@');
+  if (at != std::string_view::npos && at > 0) return std::string(principal.substr(0, at));
+  return std::string(principal);
+}
+
+std::string domain_of(std::string_view principal) {
+  size_t bs = principal.rfind('\\');
+  if (bs != std::string_view::npos) return std::string(principal.substr(0, bs));
+  size_t at = principal.rfind('@');
+  if (at != std::string_view::npos && at > 0) return std::string(principal.substr(at + 1));
+  return "";
+}
+
+std::optional<std::string> foreign_principal(std::string_view principal, std::string_view netbios,
+                                             std::string_view dns_domain) {
+  std::string d = lower(domain_of(principal));
+  if (d.empty() && principal.find('\\') == std::string_view::npos) return std::nullopt;
+  if (d == "builtin" || d == "nt authority") return std::nullopt;
+  if (!d.empty() && (d == lower(netbios) || d == lower(dns_domain))) return std::nullopt;
+  std::string ours = std::string(netbios);
+  if (!dns_domain.empty()) ours += (ours.empty() ? "" : " / ") + std::string(dns_domain);
+  return "principal '" + std::string(principal) + "' names the domain '" + domain_of(principal) +
+         "', not the target domain" + (ours.empty() ? std::string() : " (" + ours + ")") +
+         ": converge would resolve it to the target's account of the same name";
+}
+
+std::string dns_domain_of(std::string_view domain_dn) {
+  auto rdns = parse_dn(domain_dn);
+  if (!rdns.ok()) return "";
+  std::string out;
+  for (const auto& rdn : *rdns)
+    for (const auto& ava : rdn)
+      if (lower(ava.type) == "dc") out += (out.empty() ? "" : ".") + lower(ava.value);
+  return out;
+}
+
+bool is_secret_attribute(std::string_view name) {
+  static const char* const kSecret[] = {"unicodepwd",
+                                        "dbcspwd",
+                                        "ntpwdhistory",
+                                        "lmpwdhistory",
+                                        "supplementalcredentials",
+                                        "userpassword",
+                                        "clearTextPassword",
+                                        "unixuserpassword",
+                                        "mssfu30password",
+                                        "ms-mcs-admpwd",
+                                        "ms-laps-password",
+                                        "ms-laps-encryptedpassword",
+                                        "ms-laps-encryptedpasswordhistory",
+                                        "ms-laps-encrypteddsrmpassword",
+                                        "ms-laps-encrypteddsrmpasswordhistory",
+                                        "msfve-recoverypassword",
+                                        "msfve-keypackage",
+                                        "msds-managedpassword",
+                                        "trustauthincoming",
+                                        "trustauthoutgoing",
+                                        "initialauthincoming",
+                                        "initialauthoutgoing",
+                                        "currentvalue",
+                                        "priorvalue",
+                                        "mspkiaccountcredentials",
+                                        "mspki-credentialroamingtokens",
+                                        "mspkidpapimasterkeys",
+                                        "mstpm-ownerinformation"};
+  std::string n = lower(name.substr(0, name.find(';')));
+  for (const char* s : kSecret)
+    if (n == lower(s)) return true;
+  return false;
 }
 
 std::optional<std::string> well_known_sid(std::string_view name) {

@@ -116,8 +116,31 @@ uint32_t account_control(uint32_t current, bool enabled, bool password_never_exp
 // ---- principals and rights
 // ------------------------------------------------------------------------
 
-// "TARGET\name" -> "name"; other strings unchanged.
+// "TARGET\name" -> "name", "name@target.local" -> "name"; other strings unchanged.
+// ('@' cannot occur in a sAMAccountName.)
 std::string strip_domain(std::string_view principal);
+// The qualifier of "NETBIOS\name" or "name@dns.domain" ("" for a bare name), as written.
+std::string domain_of(std::string_view principal);
+// nullopt when `principal` names an account of the target domain: a bare name, a SID, a
+// well-known name, or a qualifier equal (case-insensitively) to `netbios` or `dns_domain`, or
+// the machine-local authorities BUILTIN and NT AUTHORITY. Otherwise the message to report: a
+// name of another domain must never silently resolve to the target's account of that name.
+std::optional<std::string> foreign_principal(std::string_view principal, std::string_view netbios,
+                                             std::string_view dns_domain);
+// The DNS name of a domain from its DN: "DC=target,DC=local" -> "target.local" ("" when the DN
+// has no DC components).
+std::string dns_domain_of(std::string_view domain_dn);
+
+// ---- confidential attributes
+// ---------------------------------------------------------------------
+
+// Attributes that hold secrets (passwords, LAPS and BitLocker recovery material, credential
+// blobs, trust secrets, managed-service-account passwords), by lDAPDisplayName or cn,
+// case-insensitive, attribute options ignored ("unicodePwd;binary"). Their values must never be
+// copied into plans, the journal or reports.
+bool is_secret_attribute(std::string_view name);
+// The confidential bit of an attributeSchema's searchFlags (fCONFIDENTIAL, MS-ADTS 3.1.1.2.3).
+inline constexpr uint32_t kSearchFlagConfidential = 0x80;
 // SIDs of names the directory resolves without an object ("Everyone", "Authenticated Users",
 // "SELF", "SYSTEM", "Creator Owner", ...), case-insensitive; nullopt otherwise.
 std::optional<std::string> well_known_sid(std::string_view name);

@@ -187,5 +187,39 @@ TEST_CASE("ldap: principals and object type names") {
   CHECK_FALSE(fallback_right_guid("Send Mail"));
 }
 
+TEST_CASE("principals of another domain are told apart from the target's") {
+  CHECK(strip_domain("svc@target.local") == "svc");
+  CHECK(domain_of("SOURCE\\svc") == "SOURCE");
+  CHECK(domain_of("svc@source.local") == "source.local");
+  CHECK(domain_of("svc") == "");
+  CHECK(dns_domain_of("DC=target,DC=local") == "target.local");
+  CHECK(dns_domain_of("OU=x,DC=Target,DC=Local") == "target.local");
+  CHECK(dns_domain_of("CN=x") == "");
+  // The target's own qualifiers, local authorities, bare names and SIDs pass.
+  for (const char* ok : {"svc", "TARGET\\svc", "target\\svc", "svc@target.local",
+                         "svc@TARGET.LOCAL", "BUILTIN\\Administrators",
+                         "NT AUTHORITY\\Authenticated Users", "S-1-5-21-1-2-3-1104", "Everyone"})
+    CHECK_MESSAGE(!foreign_principal(ok, "TARGET", "target.local"), ok);
+  // SOURCE\svc must not silently become TARGET\svc.
+  for (const char* bad : {"SOURCE\\svc", "svc@source.local", "\\svc", "TARGET.LOCAL.EVIL\\svc",
+                          "svc@target.local.evil", "A\\B\\svc"}) {
+    auto why = foreign_principal(bad, "TARGET", "target.local");
+    REQUIRE_MESSAGE(why, bad);
+    CHECK(why->find("not the target domain") != std::string::npos);
+    CHECK(why->find(bad) != std::string::npos);
+  }
+}
+
+TEST_CASE("secret attributes are recognised by name") {
+  for (const char* s :
+       {"unicodePwd", "UNICODEPWD", "unicodePwd;binary", "dBCSPwd", "supplementalCredentials",
+        "ms-Mcs-AdmPwd", "ms-LAPS-Password", "ms-LAPS-EncryptedPassword", "msFVE-RecoveryPassword",
+        "userPassword", "msDS-ManagedPassword", "trustAuthIncoming"})
+    CHECK_MESSAGE(is_secret_attribute(s), s);
+  for (const char* s : {"displayName", "adminDisplayName", "description", "pwdLastSet",
+                        "ms-Mcs-AdmPwdExpirationTime", ""})
+    CHECK_MESSAGE(!is_secret_attribute(s), s);
+}
+
 }  // namespace
 }  // namespace converge::ldap

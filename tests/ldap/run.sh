@@ -410,6 +410,78 @@ check "connection failures: nothing written" canary_absent
 cv plan "$TMP/conn.toml"
 check "sanity: the canary would be created by a working run" bash -c '[[ $1 == 0 ]] && grep -qF "+ ou.canary" "$2"' _ "$RC" "$OUT"
 
+# ---- 5b. hardening: foreign principals, secret attributes, libldap configuration ----------------
+bad_manifest "$TMP/foreign.toml" <<EOF
+[ace.foreign]
+object = "OU=Migrated Users,$BASE"
+principal = 'SOURCE\QMM_Trg_Ex'
+rights = ["GenericRead"]
+
+[group_member.foreign]
+group = "Domain Admins"
+member = "QMM_Trg_Ex@source.local"
+EOF
+before=$(sddl "OU=Migrated Users,$BASE")
+cv run "$TMP/foreign.toml"
+check "SOURCE\\name principal: non-zero exit" test "$RC" != 0
+check "SOURCE\\name principal: the error names the resource and says another domain" \
+  bash -c 'grep -F "ace.foreign" "$1" | grep -qF "not the target domain"' _ "$OUT"
+check "name@source.local member: the error names the resource" \
+  bash -c 'grep -F "group_member.foreign" "$1" | grep -qF "not the target domain"' _ "$OUT"
+check "foreign principals: the DACL is unchanged" test "$(sddl "OU=Migrated Users,$BASE")" = "$before"
+check "foreign principals: nothing written" canary_absent
+{
+  provider_block
+  printf '[group_member.own]\ngroup = "Domain Admins"\nmember = '"'"'TARGET\\QMM_Trg_DSA'"'"'\n'
+} >"$TMP/own_domain.toml"
+cv plan --detailed-exitcode "$TMP/own_domain.toml"
+check "TARGET\\name (the target's own NetBIOS name) is accepted: nothing to do (exit $RC)" test "$RC" = 0
+
+# A confidential attribute of Samba's schema that is not on converge's list of secret names.
+CONF_ATTR=$("${LDAPQ[@]}" -b "CN=Schema,CN=Configuration,$BASE" -s one \
+  '(&(objectClass=attributeSchema)(searchFlags:1.2.840.113556.1.4.803:=128)(lDAPDisplayName=msPKIRoamingTimeStamp))' \
+  lDAPDisplayName 2>/dev/null | sed -n 's/^lDAPDisplayName: //p')
+check "precondition: Samba's schema marks msPKIRoamingTimeStamp confidential" test "$CONF_ATTR" = msPKIRoamingTimeStamp
+for attr in unicodePwd ms-Mcs-AdmPwd supplementalCredentials msPKIRoamingTimeStamp; do
+  bad_manifest "$TMP/secret.toml" <<EOF
+[ldap_attribute.secret]
+object = "CN=Administrator,CN=Users,$BASE"
+attribute = "displayName"
+copy_from = "$attr"
+EOF
+  cv plan "$TMP/secret.toml"
+  check "ldap_attribute copy_from = $attr: refused (exit $RC)" test "$RC" != 0
+  check "ldap_attribute copy_from = $attr: the error names the resource and says secrets" \
+    bash -c 'grep -F "ldap_attribute.secret" "$1" | grep -qF "holds secrets"' _ "$OUT"
+done
+bad_manifest "$TMP/secret.toml" <<EOF
+[ldap_attribute.secret]
+object = "CN=Administrator,CN=Users,$BASE"
+attribute = "unicodePwd"
+value = ["x"]
+EOF
+cv run "$TMP/secret.toml"
+check "ldap_attribute attribute = unicodePwd: refused" \
+  bash -c '[[ $1 != 0 ]] && grep -qF "holds secrets" "$2"' _ "$RC" "$OUT"
+check "secret attributes: nothing written" canary_absent
+
+# libldap's own configuration is ignored: ./ldaprc, ~/.ldaprc and LDAPTLS_CACERT all name the
+# test CA (and TLS_REQCERT never); a manifest without ca_file must still not trust that CA.
+mkdir -p "$TMP/rc"
+printf 'TLS_CACERT %s\nTLS_REQCERT never\n' "$CONVERGE_TEST_LDAP_CA" >"$TMP/rc/ldaprc"
+cp "$TMP/rc/ldaprc" "$TMP/rc/.ldaprc"
+{
+  provider_block | grep -v '^ca_file'
+  printf '\n[ou.canary]\nname = "Converge Canary"\npath = "%s"\n' "$BASE"
+} >"$TMP/noca.toml"
+cd "$TMP/rc" || exit 1
+HOME=$TMP/rc LDAPTLS_CACERT=$CONVERGE_TEST_LDAP_CA LDAPTLS_REQCERT=never cv plan "$TMP/noca.toml"
+cd "$TMP" || exit 1
+check "ldaprc / ~/.ldaprc / LDAPTLS_* ignored: the test CA is not trusted (exit $RC)" \
+  bash -c '[[ $1 != 0 ]] && grep -qF "TLS certificate verification failed" "$2"' _ "$RC" "$OUT"
+check "sanity: the same manifest with ca_file plans" bash -c 'cd "$1" && "$2" --no-color --lab "$1/lab.sqlite" plan "$3" >/dev/null 2>&1' \
+  _ "$TMP" "$CONVERGE" "$TMP/conn.toml"
+
 # ---- 6. passwords appear nowhere -----------------------------------------------------------------
 rm -f "$TMP/svc.pass"
 check "QMM_SERVICE_PASSWORD appears in no output, plan or state file" \
