@@ -8,12 +8,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <random>
+#include <vector>
 
 #include "engine/api/names.h"
+#include "providers/dns/dns_answer.h"
 
 namespace converge::dns {
 namespace {
@@ -39,20 +41,42 @@ uint16_t random_id() {
   return static_cast<uint16_t>(rng() & 0xFFFF);
 }
 
-timeval to_timeval(std::chrono::milliseconds ms) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
-}
-
 std::string seconds(std::chrono::milliseconds ms) {
   if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + " s";
   return std::to_string(ms.count()) + " ms";
 }
 
-// A connected TCP socket, or a transient error that says why not.
-Result<int> connect_tcp(const ClientOptions& opt) {
+using Clock = std::chrono::steady_clock;
+
+// When a step of an exchange must be done by, and how its error says that it was not.
+struct Deadline {
+  Clock::time_point at;
+  std::string within;   // "within 5 s", appended to what did not happen
+  std::string overall;  // when set, the whole error (a transfer's own deadline passed)
+};
+
+Deadline deadline_in(std::chrono::milliseconds ms) {
+  return {Clock::now() + ms, "within " + seconds(ms), {}};
+}
+
+Error expired(const Deadline& d, const std::string& what) {
+  return Error::Transient(d.overall.empty() ? what + " " + d.within : d.overall);
+}
+
+// Waits until `fd` is ready for `events`: 1 ready, 0 the deadline passed, -1 an error (errno).
+int wait_fd(int fd, short events, const Deadline& d) {
+  for (;;) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(d.at - Clock::now()).count();
+    pollfd p{fd, events, 0};
+    int r = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left, 0, INT_MAX)));
+    if (r < 0 && errno == EINTR) continue;
+    return r;
+  }
+}
+
+// A connected TCP socket (non-blocking: every wait on it is a poll() bounded by a deadline), or
+// a transient error that says why not.
+Result<int> connect_tcp(const ClientOptions& opt, const Deadline& d) {
   const Endpoint& ep = opt.server;
   int fd = ::socket(ep.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
   if (fd < 0)
@@ -61,22 +85,14 @@ Result<int> connect_tcp(const ClientOptions& opt) {
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0) {
     if (errno != EINPROGRESS)
       return Error::Transient("cannot connect to " + ep.text + ": " + std::strerror(errno));
-    pollfd p{fd, POLLOUT, 0};
-    int r = ::poll(&p, 1, static_cast<int>(opt.timeout.count()));
-    if (r == 0)
-      return Error::Transient("cannot connect to " + ep.text + ": no answer within " +
-                              seconds(opt.timeout));
+    int r = wait_fd(fd, POLLOUT, d);
+    if (r == 0) return expired(d, "cannot connect to " + ep.text + ": no answer");
     int err = 0;
     socklen_t len = sizeof err;
     if (r < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0)
       return Error::Transient("cannot connect to " + ep.text + ": " + std::strerror(err));
   }
-  // Blocking from here on, bounded by the timeout.
-  int flags = ::fcntl(fd, F_GETFL);
-  ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  timeval tv = to_timeval(opt.timeout);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   guard.fd = -1;
   return fd;
 }
@@ -98,9 +114,9 @@ Result<WirePtr> to_wire(const ldns_pkt* msg, size_t* size, size_t reserve) {
   return wire;
 }
 
-// `msg` after a two-octet length (RFC 1035 4.2.2). MSG_NOSIGNAL: a server closing the
-// connection must not kill the process.
-Status send_wire(int fd, const ClientOptions& opt, const ldns_pkt* msg) {
+// `msg` after a two-octet length (RFC 1035 4.2.2), by the deadline. MSG_NOSIGNAL: a server
+// closing the connection must not kill the process.
+Status send_wire(int fd, const ClientOptions& opt, const ldns_pkt* msg, const Deadline& d) {
   size_t size = 0;
   auto wire = to_wire(msg, &size, 0);
   if (!wire.ok()) return wire.error();
@@ -112,6 +128,13 @@ Status send_wire(int fd, const ClientOptions& opt, const ldns_pkt* msg) {
   for (size_t done = 0; done < out.size();) {
     ssize_t n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      int r = wait_fd(fd, POLLOUT, d);
+      if (r == 0) return expired(d, "cannot send to " + opt.server.text + ": it took nothing");
+      if (r < 0)
+        return Error::Transient("cannot send to " + opt.server.text + ": " + std::strerror(errno));
+      continue;
+    }
     if (n <= 0)
       return Error::Transient("cannot send to " + opt.server.text + ": " + std::strerror(errno));
     done += static_cast<size_t>(n);
@@ -119,86 +142,38 @@ Status send_wire(int fd, const ClientOptions& opt, const ldns_pkt* msg) {
   return {};
 }
 
-// One length-prefixed message from the stream.
-Result<WirePtr> read_wire(int fd, const ClientOptions& opt, size_t* size) {
-  pollfd p{fd, POLLIN, 0};
-  int r = ::poll(&p, 1, static_cast<int>(opt.timeout.count()));
-  if (r == 0)
-    return Error::Transient("no answer from " + opt.server.text + " within " +
-                            seconds(opt.timeout));
-  if (r < 0)
-    return Error::Transient("cannot read from " + opt.server.text + ": " + std::strerror(errno));
-  WirePtr wire(ldns_tcp_read_wire_timeout(fd, size, to_timeval(opt.timeout)));
-  if (!wire || *size == 0)
-    return Error::Transient("connection to " + opt.server.text +
-                            " closed before the answer was complete");
-  return wire;
-}
-
-// Parses an answer and checks that it answers `query` and carries a valid signature.
-// `mac` is the request MAC (first message) or the previous message's MAC (later AXFR messages).
-Result<PktPtr> parse_answer(const ClientOptions& opt, const uint8_t* wire, size_t size, uint16_t id,
-                            const ldns_rdf* mac, bool timers_only) {
-  ldns_pkt* raw = nullptr;
-  ldns_status st = ldns_wire2pkt(&raw, wire, size);
-  PktPtr pkt(raw);
-  if (st != LDNS_STATUS_OK || !pkt)
-    return Error::Internal("malformed answer from " + opt.server.text + ": " +
-                           ldns_get_errorstr_by_id(st));
-  if (ldns_pkt_id(pkt.get()) != id || !ldns_pkt_qr(pkt.get()))
-    return Error::Internal("answer from " + opt.server.text + " does not match the request");
-  if (!opt.key) return pkt;
-  const TsigKey& key = *opt.key;
-  int rcode = ldns_pkt_get_rcode(pkt.get());
-  ldns_rr* tsig = ldns_pkt_tsig(pkt.get());
-  if (!tsig) {
-    if (timers_only) return pkt;  // RFC 8945: later messages of a transfer may be unsigned
-    return Error::Invalid("the server answered " + rcode_name(rcode) + " without a TSIG signature",
-                          "check that key '" + key.name + "' is configured on the server");
+// One length-prefixed message from the stream, whole by the deadline: a server that sends a
+// byte now and then cannot hold the call longer than that.
+Result<std::vector<uint8_t>> read_message(int fd, const ClientOptions& opt, const Deadline& d) {
+  std::vector<uint8_t> buf(2);
+  size_t got = 0;
+  bool body = false;  // the length has been read; buf is the message
+  for (;;) {
+    if (got == buf.size()) {
+      if (body) return buf;
+      buf.assign(static_cast<size_t>(buf[0]) << 8 | buf[1], 0);
+      got = 0;
+      body = true;
+      continue;
+    }
+    int r = wait_fd(fd, POLLIN, d);
+    if (r == 0) {
+      if (!body && got == 0) return expired(d, "no answer from " + opt.server.text);
+      return expired(d, "incomplete answer from " + opt.server.text + ": " + std::to_string(got) +
+                            " of " + std::to_string(buf.size()) +
+                            (body ? " octets arrived" : " octets of its length arrived"));
+    }
+    if (r < 0)
+      return Error::Transient("cannot read from " + opt.server.text + ": " + std::strerror(errno));
+    ssize_t n = ::recv(fd, buf.data() + got, buf.size() - got, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n < 0)
+      return Error::Transient("cannot read from " + opt.server.text + ": " + std::strerror(errno));
+    if (n == 0)
+      return Error::Transient("connection to " + opt.server.text +
+                              " closed before the answer was complete");
+    got += static_cast<size_t>(n);
   }
-  if (ldns_rr_rd_count(tsig) < 7)
-    return Error::Internal("malformed TSIG record in the answer from " + opt.server.text);
-  int tsig_error =
-      ldns_rdf_size(ldns_rr_rdf(tsig, 5)) == 2 ? ldns_rdf2native_int16(ldns_rr_rdf(tsig, 5)) : 0;
-  if (tsig_error != 0) {
-    std::string why = tsig_error == 16   ? "the secret does not match the server's"
-                      : tsig_error == 17 ? "the server does not know this key name"
-                      : tsig_error == 18 ? "the clocks differ by more than the allowed fudge"
-                                         : "the server did not accept the signature";
-    return Error::Invalid("the server rejected TSIG key '" + key.name +
-                              "': " + tsig_error_name(tsig_error) + " (" + rcode_name(rcode) + ")",
-                          why);
-  }
-  std::string alg;
-  if (char* a = ldns_rdf2str(ldns_rr_rdf(tsig, 0))) {
-    alg = canonical_dns_name(a);
-    std::free(a);
-  }
-  if (alg != canonical_dns_name(key.algorithm))
-    return Error::Invalid("the answer is signed with algorithm " + alg + ", not " + key.algorithm);
-  bool ok = timers_only ? ldns_pkt_tsig_verify_next(pkt.get(), wire, size, key.name.c_str(),
-                                                    key.secret.c_str(), mac, 1)
-                        : ldns_pkt_tsig_verify(pkt.get(), wire, size, key.name.c_str(),
-                                               key.secret.c_str(), mac);
-  if (!ok)
-    return Error::Invalid(
-        "the TSIG signature of the answer from " + opt.server.text + " does not verify",
-        "check the secret of key '" + key.name + "'");
-  // A valid signature from outside the time window is a replay (RFC 8945 5.2.3).
-  const ldns_rdf* when = ldns_rr_rdf(tsig, 1);
-  const ldns_rdf* fudge = ldns_rr_rdf(tsig, 2);
-  if (ldns_rdf_size(when) == 6 && ldns_rdf_size(fudge) == 2) {
-    const uint8_t* d = ldns_rdf_data(when);
-    int64_t signed_at = 0;
-    for (int i = 0; i < 6; ++i) signed_at = (signed_at << 8) | d[i];
-    int64_t now = static_cast<int64_t>(std::time(nullptr));
-    int64_t skew = now > signed_at ? now - signed_at : signed_at - now;
-    if (skew > ldns_rdf2native_int16(fudge))
-      return Error::Invalid("the answer's TSIG signature is " + std::to_string(skew) +
-                                " s away from this host's clock",
-                            "synchronise the clocks (NTP)");
-  }
-  return pkt;
 }
 
 Status sign(const ClientOptions& opt, ldns_pkt* msg) {
@@ -311,14 +286,14 @@ PktPtr make_update(const std::string& zone) {
 Result<Reply> exchange(const ClientOptions& opt, ldns_pkt* msg) {
   CONVERGE_TRY(sign(opt, msg));
   RdfPtr mac = request_mac(msg);
-  auto fd = connect_tcp(opt);
+  Deadline d = deadline_in(opt.timeout);
+  auto fd = connect_tcp(opt, d);
   if (!fd.ok()) return fd.error();
   Fd guard(*fd);
-  CONVERGE_TRY(send_wire(*fd, opt, msg));
-  size_t size = 0;
-  auto wire = read_wire(*fd, opt, &size);
+  CONVERGE_TRY(send_wire(*fd, opt, msg, d));
+  auto wire = read_message(*fd, opt, d);
   if (!wire.ok()) return wire.error();
-  auto pkt = parse_answer(opt, wire->get(), size, ldns_pkt_id(msg), mac.get(), false);
+  auto pkt = verify_answer(opt, wire->data(), wire->size(), ldns_pkt_id(msg), mac.get(), false);
   if (!pkt.ok()) return pkt.error();
   Reply r;
   r.rcode = ldns_pkt_get_rcode(pkt->get());
@@ -330,53 +305,28 @@ Result<Transfer> axfr(const ClientOptions& opt, const std::string& zone) {
   PktPtr q = make_query(zone, LDNS_RR_TYPE_AXFR);
   if (!q) return Error::Invalid("zone '" + zone + "' is not a valid DNS name");
   CONVERGE_TRY(sign(opt, q.get()));
-  RdfPtr mac = request_mac(q.get());
-  auto fd = connect_tcp(opt);
+  const Clock::time_point end = Clock::now() + opt.transfer_timeout;
+  // Each step within `timeout`, all of them within `transfer_timeout`.
+  auto step = [&] {
+    Deadline d = deadline_in(opt.timeout);
+    if (d.at > end) {
+      d.at = end;
+      d.overall = "the transfer from " + opt.server.text + " did not finish within " +
+                  seconds(opt.transfer_timeout) + " (transfer_timeout)";
+    }
+    return d;
+  };
+  auto fd = connect_tcp(opt, step());
   if (!fd.ok()) return fd.error();
   Fd guard(*fd);
-  CONVERGE_TRY(send_wire(*fd, opt, q.get()));
-  Transfer t;
-  int soa_seen = 0;
-  bool signed_any = false;
-  while (soa_seen < 2) {
-    size_t size = 0;
-    auto wire = read_wire(*fd, opt, &size);
+  CONVERGE_TRY(send_wire(*fd, opt, q.get(), step()));
+  TransferReader reader(opt, zone, q.get());
+  while (!reader.done()) {
+    auto wire = read_message(*fd, opt, step());
     if (!wire.ok()) return wire.error();
-    bool first = t.messages == 0;
-    auto pkt = parse_answer(opt, wire->get(), size, ldns_pkt_id(q.get()), mac.get(), !first);
-    if (!pkt.ok()) return pkt.error();
-    ++t.messages;
-    if (ldns_pkt_tsig(pkt->get())) {
-      mac.reset(ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(pkt->get()), 3)));
-      signed_any = true;
-    } else if (opt.key && signed_any) {
-      // ldns verifies message by message; a run of unsigned messages cannot be checked.
-      return Error::Invalid("the transfer of " + zone +
-                            " contains unsigned messages; cannot verify it");
-    }
-    int rcode = ldns_pkt_get_rcode(pkt->get());
-    if (first && rcode != LDNS_RCODE_NOERROR) {
-      t.rcode = rcode;
-      return t;
-    }
-    if (rcode != LDNS_RCODE_NOERROR)
-      return Error::Transient("the transfer of " + zone + " failed midway: " + rcode_name(rcode));
-    const ldns_rr_list* an = ldns_pkt_answer(pkt->get());
-    size_t n = an ? ldns_rr_list_rr_count(an) : 0;
-    if (first && n == 0) return Error::Internal("empty first message in the transfer of " + zone);
-    for (size_t i = 0; i < n && soa_seen < 2; ++i) {
-      const ldns_rr* rr = ldns_rr_list_rr(an, i);
-      if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA) {
-        ++soa_seen;
-        if (soa_seen == 2) break;
-      } else if (soa_seen == 0) {
-        return Error::Internal("the transfer of " + zone + " does not start with its SOA");
-      }
-      add_record(t.sets, rr);
-      ++t.records;
-    }
+    CONVERGE_TRY(reader.add(wire->data(), wire->size()));
   }
-  return t;
+  return reader.take();
 }
 
 }  // namespace converge::dns

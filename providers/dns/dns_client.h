@@ -3,16 +3,17 @@
 // renders and signs the messages (ldns_pkt2wire, ldns_pkt_tsig_sign); this file moves the bytes.
 //
 // Errors: anything on the way (cannot connect, no answer within the timeout, connection closed)
-// is Error::Transient; an answer the server rejected our key for (BADSIG, BADKEY, BADTIME) or
-// whose signature does not verify is Error::Invalid with a message that names the key (never the
-// secret); the answer's RCODE is for the caller to judge.
-// Thread-safety: the functions share nothing; call them from any number of threads.
+// is Error::Transient, naming the server; an answer the server rejected our key for (BADSIG,
+// BADKEY, BADTIME) or whose signature does not verify is Error::Invalid with a message that names
+// the key (never the secret); the answer's RCODE is for the caller to judge. Thread-safety: the
+// functions share nothing; call them from any number of threads.
 #pragma once
 
 #include <sys/socket.h>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,10 +40,27 @@ struct Endpoint {
 // Resolves host:port (numeric addresses without a lookup).
 Result<Endpoint> resolve_endpoint(const ServerAddress& server);
 
+// Bounds of one zone transfer; a transfer that exceeds one fails (Error::Invalid naming the
+// setting), so a server cannot make observation use unbounded memory.
+struct TransferLimits {
+  uint64_t messages = 1'000'000;
+  uint64_t records = 1'000'000;
+  uint64_t bytes = uint64_t{256} << 20;  // wire octets, the length prefixes included
+};
+
 struct ClientOptions {
   Endpoint server;
   std::optional<TsigKey> key;  // unsigned messages when empty
+  // Deadlines (a server that trickles bytes cannot hold a call longer): exchange() finishes
+  // within `timeout`, connect, send and the whole answer; axfr() connects and sends within
+  // `timeout`, reads each message whole within `timeout` of asking for it, and finishes within
+  // `transfer_timeout`.
   std::chrono::milliseconds timeout{5000};
+  std::chrono::milliseconds transfer_timeout{150000};
+  TransferLimits limits;
+  // The Unix time TSIG time windows are checked against; empty = the system clock. Only code
+  // that replays recorded messages (tests, fuzz targets) sets it.
+  std::function<int64_t()> clock;
 };
 
 struct Reply {
@@ -60,13 +78,15 @@ Result<Reply> exchange(const ClientOptions& opt, ldns_pkt* msg);
 // The error exchange() gives for a message too large for DNS over TCP (nothing was sent).
 inline constexpr const char* kMessageTooLarge = "the DNS message is larger than 64 KiB";
 
-// A complete zone transfer, every message verified. When the server refuses (the first message's
-// RCODE is not NOERROR), `rcode` says why and `sets` is empty.
+// A complete zone transfer, every message verified (TransferReader, dns_answer.h) and within
+// opt.limits. When the server refuses (the first message's RCODE is not NOERROR), `rcode` says
+// why and `sets` is empty.
 struct Transfer {
   int rcode = 0;
   ZoneRRsets sets;
-  size_t records = 0;
-  size_t messages = 0;
+  uint64_t records = 0;
+  uint64_t messages = 0;
+  uint64_t bytes = 0;
 };
 Result<Transfer> axfr(const ClientOptions& opt, const std::string& zone);
 

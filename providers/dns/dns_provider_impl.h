@@ -24,6 +24,8 @@ struct Settings {
   bool allow_unsigned = false;
   std::chrono::milliseconds timeout{5000};
   int attempts = 3;
+  std::chrono::milliseconds transfer_timeout{150000};
+  TransferLimits limits;
 };
 // The [provider.NAME] block, checked; errors are Invalid, name the setting and never the secret.
 Result<Settings> parse_settings(const ProviderConfig& cfg);

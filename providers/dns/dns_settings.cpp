@@ -14,9 +14,22 @@
 namespace converge::dns {
 namespace {
 
-const std::vector<std::string> kSettings = {"type",           "server",         "tsig_key_file",
-                                            "tsig_name",      "tsig_algorithm", "tsig_secret",
-                                            "allow_unsigned", "timeout",        "attempts"};
+const std::vector<std::string> kSettings = {"type",
+                                            "server",
+                                            "tsig_key_file",
+                                            "tsig_name",
+                                            "tsig_algorithm",
+                                            "tsig_secret",
+                                            "allow_unsigned",
+                                            "timeout",
+                                            "attempts",
+                                            "transfer_timeout",
+                                            "max_transfer_records",
+                                            "max_transfer_messages",
+                                            "max_transfer_bytes"};
+
+// Transfers may take this many times `timeout` unless transfer_timeout says otherwise.
+constexpr int64_t kTransferTimeoutFactor = 30;
 
 }  // namespace
 
@@ -29,7 +42,8 @@ Result<Settings> parse_settings(const ProviderConfig& cfg) {
       return bad(
           k, "unknown setting of a dns provider",
           "known: server, tsig_key_file, tsig_name, tsig_algorithm, tsig_secret, allow_unsigned, "
-          "timeout, attempts");
+          "timeout, attempts, transfer_timeout, max_transfer_records, max_transfer_messages, "
+          "max_transfer_bytes");
   auto has = [&](const char* k) { return cfg.settings.count(k) && !cfg.settings.at(k).is_null(); };
   auto ref = [](const std::string& s) {
     return s.rfind("env:", 0) == 0 || s.rfind("file:", 0) == 0;
@@ -76,6 +90,22 @@ Result<Settings> parse_settings(const ProviderConfig& cfg) {
   auto attempts = integer("attempts", 1, 10, 3);
   if (!attempts.ok()) return attempts.error();
   s.attempts = static_cast<int>(*attempts);
+  auto transfer_timeout = integer("transfer_timeout", 1, 3600,
+                                  std::min<int64_t>(3600, kTransferTimeoutFactor * *timeout));
+  if (!transfer_timeout.ok()) return transfer_timeout.error();
+  s.transfer_timeout = std::chrono::seconds(*transfer_timeout);
+  const TransferLimits def;
+  auto records =
+      integer("max_transfer_records", 1, int64_t{1} << 32, static_cast<int64_t>(def.records));
+  if (!records.ok()) return records.error();
+  auto messages =
+      integer("max_transfer_messages", 1, int64_t{1} << 32, static_cast<int64_t>(def.messages));
+  if (!messages.ok()) return messages.error();
+  auto bytes =
+      integer("max_transfer_bytes", 512, int64_t{1} << 40, static_cast<int64_t>(def.bytes));
+  if (!bytes.ok()) return bytes.error();
+  s.limits = {static_cast<uint64_t>(*messages), static_cast<uint64_t>(*records),
+              static_cast<uint64_t>(*bytes)};
 
   std::string name, alg;
   if (has("tsig_name")) {
@@ -156,6 +186,8 @@ DnsProvider::DnsProvider(Settings s) : s_(std::move(s)) {
   opt_.server = s_.server;
   opt_.key = s_.key;
   opt_.timeout = s_.timeout;
+  opt_.transfer_timeout = s_.transfer_timeout;
+  opt_.limits = s_.limits;
 }
 
 DnsProvider::~DnsProvider() {
