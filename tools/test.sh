@@ -84,7 +84,9 @@ for target in build-fuzz/fuzz_*; do
   case $name in
     fuzz_manifest) cp manifests/*.toml manifests/examples/*.toml tests/bad/*.toml "$corpus/$name/" 2>/dev/null || true ;;
     fuzz_dns) cp tests/dns/fuzz_corpus/* "$corpus/$name/" 2>/dev/null || true ;;
+    fuzz_dns_tsig) cp tests/dns/fuzz_corpus_tsig/* "$corpus/$name/" 2>/dev/null || true ;;
     fuzz_security_descriptor) cp tests/ldap/fuzz_corpus/* "$corpus/$name/" 2>/dev/null || true ;;
+    fuzz_ldap_input) cp tests/ldap/fuzz_corpus_ldap_input/* "$corpus/$name/" 2>/dev/null || true ;;
   esac
   if [ -d "tests/fuzz/corpus/$name" ]; then cp tests/fuzz/corpus/"$name"/* "$corpus/$name/" 2>/dev/null || true; fi
   echo "-- $name"
