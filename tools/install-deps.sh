@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(cmake ninja-build g++ clang clang-format libclang-rt-14-dev pkg-config
   libtomlplusplus-dev libboost-graph-dev libspdlog-dev doctest-dev libcli11-dev
   nlohmann-json3-dev libsqlite3-dev sqlite3 libldap-dev libldns-dev libssl-dev graphviz)
-server_pkgs=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules ldap-utils bind9 bind9-utils bind9-dnsutils ldnsutils openssl)
+server_pkgs=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules ldap-utils bind9 bind9-utils bind9-dnsutils ldnsutils openssl iproute2 util-linux)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--with-servers" ]]; then want+=("${server_pkgs[@]}"); fi

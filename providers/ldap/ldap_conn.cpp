@@ -270,7 +270,8 @@ Result<std::unique_ptr<Conn>> Conn::open(const ConnSettings& s) {
   if (!urls->ldaps() && s.starttls) {
     Deadline d(c->watch_, s.connect_timeout_s);
     rc = ldap_start_tls_s(ld, nullptr, nullptr);
-    if (d.expired()) return timed_out(d, "StartTLS");
+    // libldap's own result timeout (LDAP_OPT_TIMEOUT, the same length) may fire first.
+    if (d.expired() || rc == LDAP_TIMEOUT) return timed_out(d, "StartTLS");
     if (rc != LDAP_SUCCESS) return connect_error(rc, "StartTLS");
   }
   // Judged on the connection libldap actually opened, whichever URL of a list that was.
@@ -284,7 +285,7 @@ Result<std::unique_ptr<Conn>> Conn::open(const ConnSettings& s) {
   berval cred{static_cast<ber_len_t>(s.password.size()), const_cast<char*>(s.password.data())};
   Deadline d(c->watch_, c->request_seconds());
   rc = ldap_sasl_bind_s(ld, s.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred, nullptr, nullptr, nullptr);
-  if (d.expired()) return timed_out(d, "the bind");
+  if (d.expired() || rc == LDAP_TIMEOUT) return timed_out(d, "the bind");
   if (rc == LDAP_INVALID_CREDENTIALS)
     return Error::Invalid(where + ": bind as " + s.bind_dn + " refused: " + ldap_err2string(rc),
                           "check bind_dn and the password");

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # CTest fixture of the LDAP tests: a fresh throw-away Samba AD DC (tools/testenv/samba.sh) with
-# the Exchange-like skeleton, on 127.0.0.1.
+# the Exchange-like skeleton, on 127.0.0.1 of a network namespace of its own
+# (tools/testenv/netns.sh): Samba's ports are fixed, and each fixture directory gets its own
+# loopback, so fixtures never clash. The tests that use it run in that namespace too
+# (`netns.sh exec DIR ...`).
 #
-#   samba_fixture.sh start DIR   take /tmp/converge-samba.lock (waiting up to 30 minutes: Samba's
-#                                LDAP ports are fixed, so one Samba per machine), provision a
-#                                fresh domain in DIR, start it, create the Exchange skeleton, and
-#                                keep holding the lock until that server stops
-#   samba_fixture.sh stop DIR    stop it (the lock is released within a second)
+#   samba_fixture.sh start DIR   provision a fresh domain in DIR, start it, create the skeleton
+#   samba_fixture.sh stop DIR    stop it and delete the namespace
 #
-# The server is stopped by its watchdog when the process that ran "start" (ctest) exits, or
-# CONVERGE_SAMBA_WATCH_PID (0 = no watchdog, for manual use).
+# CONVERGE_NETNS=current starts the server in the caller's namespace instead (a benchmark that
+# runs in a private namespace of its own). The server is stopped by its watchdog when the
+# process that ran "start" (ctest) exits, or CONVERGE_SAMBA_WATCH_PID (0 = no watchdog).
 set -euo pipefail
-LOCK=${CONVERGE_SAMBA_LOCK:-/tmp/converge-samba.lock}
-SAMBA=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tools/testenv" && pwd)/samba.sh
+TESTENV=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tools/testenv" && pwd)
+SAMBA=$TESTENV/samba.sh
+NETNS=$TESTENV/netns.sh
 (($# == 2)) || {
   echo "usage: $0 start|stop DIR" >&2
   exit 2
@@ -21,24 +23,17 @@ cmd=$1 dir=$2
 case $cmd in
   start)
     mkdir -p "$dir"
-    exec 9>>"$LOCK"
-    if ! flock -n 9; then
-      echo "samba_fixture: waiting for $LOCK (another Samba test environment is running)"
-      flock -w 1800 9 || {
-        echo "samba_fixture: gave up waiting for $LOCK" >&2
-        exit 1
-      }
-    fi
+    rm -f "$dir/netns"
     watch=${CONVERGE_SAMBA_WATCH_PID:-$PPID}
-    "$SAMBA" start "$dir" --fresh --watch-pid "$watch"
-    pid=$(<"$dir/samba.pid")
-    # Hold the lock while this server runs: the holder inherits descriptor 9.
-    setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done' lock-holder "$pid" \
-      </dev/null >/dev/null 2>&1 &
-    "$SAMBA" exchange-skeleton "$dir"
+    script='"$1" start "$2" --fresh --watch-pid "$3" && "$1" exchange-skeleton "$2"'
+    if [[ ${CONVERGE_NETNS:-own} == current ]]; then
+      bash -c "$script" fixture "$SAMBA" "$dir" "$watch"
+    else
+      "$NETNS" start "$dir" bash -c "$script" fixture "$SAMBA" "$dir" "$watch"
+    fi
     ;;
   stop)
-    "$SAMBA" stop "$dir"
+    "$NETNS" stop "$dir" "$SAMBA" stop "$dir"
     ;;
   *)
     echo "usage: $0 start|stop DIR" >&2

@@ -9,10 +9,14 @@
 #      to `ldapadd` + `ldapmodify` of the equivalent LDIF over one connection each. Target <= 1.2x.
 #
 # Usage: tools/bench/ldap_bench.sh [N [ACES]]   (default 5000 1000; CONVERGE=path, default
-#        build/converge). Starts a fresh Samba under /tmp/converge-samba.lock (one per machine),
-#        stops it at the end, and prints a markdown table.
+#        build/converge). Runs in a network namespace of its own (tools/testenv/netns.sh
+#        private), starts a fresh Samba there, stops it at the end, and prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [[ -z ${CONVERGE_BENCH_NETNS:-} ]]; then
+  CONVERGE_BENCH_NETNS=1 exec tools/testenv/netns.sh private "$0" "$@"
+fi
+export CONVERGE_NETNS=current # the fixture starts Samba in this (private) namespace
 src=$(pwd)
 converge=$(readlink -f "${CONVERGE:-build/converge}")
 n=${1:-5000}
@@ -29,7 +33,6 @@ trap cleanup EXIT
 # objects already in the domain, so sharing one would handicap whichever side runs second.
 start_samba() {
   "$src/tests/ldap/samba_fixture.sh" stop "$samba_dir" >/dev/null 2>&1 || true
-  sleep 3 # the previous server's processes release /tmp/converge-samba.lock
   echo "starting a fresh Samba AD DC in $samba_dir ..." >&2
   CONVERGE_SAMBA_WATCH_PID=$$ "$src/tests/ldap/samba_fixture.sh" start "$samba_dir" >"$tmp/samba.log" 2>&1 ||
     {
