@@ -399,6 +399,14 @@ LdapStatus Conn::search(const std::string& base, Scope scope, const std::string&
     bool more = false;
     if (page_size > 0 && srv_ctrls) {
       if (LDAPControl* pc = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, srv_ctrls, nullptr)) {
+        // libldap 2.5 dereferences a null BerElement on an empty control value: refuse it first.
+        if (pc->ldctl_value.bv_len == 0 || !pc->ldctl_value.bv_val) {
+          ldap_controls_free(srv_ctrls);
+          LdapStatus bad;
+          bad.code = LDAP_DECODING_ERROR;
+          bad.text = what + ": the server sent a paged-results control without a value";
+          return bad;
+        }
         ber_int_t count = 0;
         berval next{};
         if (ldap_parse_pageresponse_control(ld_, pc, &count, &next) == LDAP_SUCCESS) {

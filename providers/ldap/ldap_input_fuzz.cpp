@@ -105,7 +105,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ctrl.ldctl_oid = const_cast<char*>(LDAP_CONTROL_PAGEDRESULTS);
   ctrl.ldctl_value.bv_val = const_cast<char*>(raw.data());
   ctrl.ldctl_value.bv_len = raw.size();
-  if (LDAP* ld = handle()) {
+  // An empty value is refused before libldap sees it, as Conn::search does (libldap 2.5
+  // dereferences a null BerElement on it).
+  LDAP* ld = raw.empty() ? nullptr : handle();
+  if (ld) {
     ber_int_t count = 0;
     berval cookie{};
     if (ldap_parse_pageresponse_control(ld, &ctrl, &count, &cookie) == LDAP_SUCCESS) {
