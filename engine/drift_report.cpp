@@ -14,11 +14,19 @@ bool corrects(const PlannedResource& r, bool correct) {
 
 std::vector<DriftAttribute> attributes_of(const PlannedResource& r) {
   std::vector<DriftAttribute> out;
-  if (r.action == Action::kCreate) out.push_back({"ensure", "present", "absent"});
-  if (r.action == Action::kDelete) out.push_back({"ensure", "absent", "present"});
+  if (r.action == Action::kCreate)
+    out.push_back({"ensure", "present", "absent", "present", "absent"});
+  if (r.action == Action::kDelete)
+    out.push_back({"ensure", "absent", "present", "absent", "present"});
   if (r.action == Action::kUpdate)
-    for (const auto& ch : r.changes)
-      out.push_back({ch.attr, ch.sensitive ? "(sensitive)" : ch.after.repr(), ch.before.repr()});
+    for (const auto& ch : r.changes) {
+      if (ch.sensitive)
+        out.push_back(
+            {ch.attr, "(sensitive)", ch.before.repr(), "(sensitive)", value_to_json(ch.before)});
+      else
+        out.push_back({ch.attr, ch.after.repr(), ch.before.repr(), value_to_json(ch.after),
+                       value_to_json(ch.before)});
+    }
   return out;
 }
 
@@ -87,8 +95,9 @@ std::string drift_report_json(const DriftReport& report) {
   for (const auto& d : report.resources) {
     nlohmann::json attrs = nlohmann::json::array();
     for (const auto& a : d.attributes)
-      attrs.push_back(
-          {{"attribute", a.attribute}, {"expected", a.expected}, {"observed", a.observed}});
+      attrs.push_back({{"attribute", a.attribute},
+                       {"expected", a.expected_json},
+                       {"observed", a.observed_json}});
     resources.push_back({{"id", d.id},
                          {"type", d.type},
                          {"action", action_name(d.action)},
@@ -98,7 +107,7 @@ std::string drift_report_json(const DriftReport& report) {
                          {"reason", d.reason},
                          {"corrected", d.corrected}});
   }
-  nlohmann::json rep = {{"format_version", "1"},
+  nlohmann::json rep = {{"format_version", "2"},  // 2: values are JSON values, not strings
                         {"run_id", report.run_id},
                         {"time", report.time},
                         {"manifest", report.manifest},

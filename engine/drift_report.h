@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@ namespace converge {
 
 struct DriftAttribute {
   std::string attribute, expected, observed;  // values as Value::repr(); secrets "(sensitive)"
+  // The same values as JSON values of the attribute's type, for the report.
+  nlohmann::json expected_json, observed_json;
 };
 
 struct DriftedResource {

@@ -103,7 +103,7 @@ TEST_CASE("drift: the JSON report has the documented shape") {
   rep.time = "2026-01-02T03:04:05Z";
   rep.duration_seconds = 1.5;
   auto j = nlohmann::json::parse(drift_report_json(rep));
-  CHECK(j["format_version"] == "1");
+  CHECK(j["format_version"] == "2");
   CHECK(j["run_id"] == 7);
   CHECK(j["manifest_hash"] == "h1");
   CHECK(j["checked"] == 5);
@@ -118,9 +118,8 @@ TEST_CASE("drift: the JSON report has the documented shape") {
   CHECK(upd["drift"] == "default");
   CHECK(upd["cause"] == "corrective");
   CHECK(upd["corrected"] == false);
-  CHECK(upd["attributes"][0] == nlohmann::json{{"attribute", "description"},
-                                               {"expected", "\"want\""},
-                                               {"observed", "\"was\""}});
+  CHECK(upd["attributes"][0] ==
+        nlohmann::json{{"attribute", "description"}, {"expected", "want"}, {"observed", "was"}});
   CHECK(j["resources"][1]["action"] == "create");
   CHECK(j["resources"][1]["drift"] == "monitor");
   CHECK(j["resources"][3]["reason"] == "blocked by x");

@@ -22,13 +22,24 @@ int main(int argc, char** argv) {
   // secrets never reach a core file.
   umask(077);
   converge::protect_process_memory();
-  // `converge manifest.toml` is `converge run manifest.toml`.
+  // `converge manifest.toml` is `converge run manifest.toml`, also after options: the first word
+  // that is neither an option nor an option's value is a command or, if not, the manifest.
   static const std::set<std::string> kCommands = {"run",     "plan",     "apply",  "drift",
                                                   "graph",   "validate", "schema", "lab",
                                                   "history", "show",     "undo"};
+  static const std::set<std::string> kValued = {"--lab", "--journal", "--log-file", "--timeout",
+                                                "--parallelism"};
   std::vector<std::string> args(argv, argv + argc);
-  if (args.size() > 1 && !kCommands.count(args[1]) && args[1][0] != '-')
-    args.insert(args.begin() + 1, "run");
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (!a.empty() && a[0] == '-') {
+      if (kValued.count(a)) ++i;  // its value is the next word
+      continue;
+    }
+    if (!kCommands.count(a)) args.insert(args.begin() + static_cast<long>(i), "run");
+    break;
+  }
 
   CLI::App app{
       "converge: declarative desired state for a target Exchange / Active Directory / DNS "

@@ -21,13 +21,13 @@ check "drift without --correct changes nothing" test "$before" = "$(lab_rows)"
 expect "the report has the documented format" 0 'report ok' -- python3 - "$tmp/report.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-assert r["format_version"] == "1"
+assert r["format_version"] == "2"
 for k in ("run_id", "time", "manifest", "manifest_hash", "checked", "drifted", "corrected", "failed", "duration_seconds", "resources"):
     assert k in r, k
 assert r["checked"] == 59 and r["drifted"] == 2 and r["corrected"] == 0, r
 ids = {x["id"]: x for x in r["resources"]}
 sg = ids["storage_group.exch2_second"]
-assert sg["attributes"] == [{"attribute": "circular_logging", "expected": "false", "observed": "true"}], sg
+assert sg["attributes"] == [{"attribute": "circular_logging", "expected": False, "observed": True}], sg
 assert sg["corrected"] is False and sg["cause"] == "corrective" and sg["drift"] == "default"
 assert ids["ace.ex_read_domain"]["attributes"][0]["attribute"] == "ensure"
 print("report ok")

@@ -23,6 +23,8 @@ expect "first run converges what it can" 1 \
 expect "second plan is empty" 0 'Plan: 0 to create, 0 to update, 0 to delete, 55 unchanged, 4 blocked\.' \
   -- "$converge" plan --detailed-exitcode "$M"
 expect "a second run changes nothing" 1 'Apply: 0 applied, 0 failed, 0 skipped, 4 blocked, 55 unchanged\.' -- "$converge" "$M"
+expect "the shorthand takes options before the manifest" 1 'Apply: 0 applied, 0 failed, 0 skipped, 4 blocked, 55 unchanged\.' \
+  -- "$converge" --no-color --lab "$CONVERGE_LAB" --timeout 5m "$M"
 
 # 2. Deleting needs --allow-destroy; without it the deletion is blocked and the rest proceeds.
 expect "deletion is blocked without --allow-destroy" 1 \
