@@ -123,23 +123,8 @@ Result<std::vector<Rdn>> parse_dn(std::string_view dn) {
   return out;
 }
 
-std::string escape_dn_value(std::string_view value) {
-  std::string out;
-  for (size_t i = 0; i < value.size(); ++i) {
-    char c = value[i];
-    bool edge_space = c == ' ' && (i == 0 || i + 1 == value.size());
-    if (c == '\0' || c == '\n' || c == '\r') {
-      out += hex_escape(static_cast<unsigned char>(c));
-    } else if (edge_space || (c == '#' && i == 0) ||
-               std::string_view(",+\"\\<>;=").find(c) != std::string_view::npos) {
-      out += '\\';
-      out += c;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+// The engine's derived dn spells RDN values the same way: one implementation (engine/api/names.h).
+std::string escape_dn_value(std::string_view value) { return escape_rdn_value(value); }
 
 std::string dn_key(std::string_view dn) {
   auto parsed = parse_dn(dn);
