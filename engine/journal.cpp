@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "engine/json_writer.h"
 #include "engine/manifest.h"
 #include "engine/saved_plan.h"
 #include "engine/values.h"
@@ -275,18 +274,13 @@ Result<int64_t> Journal::begin_run(const std::string& kind, const Plan& plan, in
 }
 
 Status Journal::intent(int64_t run, const PlannedResource& r) {
-  JsonWriter& ch = intent_json_;
-  ch.clear();
-  ch.begin_array();
-  for (const auto& c : r.changes) {
-    ch.begin_object().key("after");
-    if (c.sensitive)
-      ch.string("(sensitive)");
-    else
-      ch.value(c.after);
-    ch.key("attribute").string(c.attr).key("before").value(c.before).end_object();
-  }
-  ch.end_array();
+  nlohmann::json changes = nlohmann::json::array();
+  for (const auto& c : r.changes)
+    changes.push_back(
+        {{"after", c.sensitive ? nlohmann::json("(sensitive)") : value_to_json(c.after)},
+         {"attribute", c.attr},
+         {"before", value_to_json(c.before)}});
+  std::string ch = changes.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   int64_t seq = static_cast<int64_t>(seq_.size()) + 1;
   std::string key = std::to_string(run) + "|" + r.id;
   if (seq_.count(key)) return Error::Internal("journal: " + r.id + " started twice");
@@ -299,7 +293,7 @@ Status Journal::intent(int64_t run, const PlannedResource& r) {
   bind_text_static(s, 3, r.id);
   bind_text_static(s, 4, r.type->name);
   bind_text(s, 5, action_name(r.action));
-  bind_text_static(s, 6, ch.str());
+  bind_text_static(s, 6, ch);
   std::string at = now_iso();
   bind_text_static(s, 7, at);
   if (sqlite3_step(s) != SQLITE_DONE) return err("insert change");

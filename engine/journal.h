@@ -37,7 +37,6 @@
 
 #include "engine/api/result.h"
 #include "engine/executor.h"
-#include "engine/json_writer.h"
 #include "engine/plan.h"
 
 namespace converge {
@@ -120,7 +119,6 @@ class Journal {
   void forget_batch();
   std::map<const char*, sqlite3_stmt*> cache_;  // by the address of the statement's text
   std::string path_;
-  JsonWriter intent_json_;                        // reused by intent()
   std::unordered_map<std::string, int64_t> seq_;  // "run|resource" -> change seq
   std::vector<std::string> batch_keys_;           // keys of seq_ added in the open batch
 };

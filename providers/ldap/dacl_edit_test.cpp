@@ -7,7 +7,7 @@
 
 #include "engine/api/ad_rights.h"
 #include "providers/ldap/security_descriptor.h"
-#include "providers/ldap/security_descriptor_vectors.h"
+#include "providers/ldap/security_descriptor_test_vectors.h"
 
 namespace converge::sd {
 using namespace test;

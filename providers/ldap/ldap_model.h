@@ -55,7 +55,7 @@ std::vector<std::string> object_attributes(const TypeSpec& t);
 // The observed attributes of an entry for a resource of type `t` whose desired attributes are
 // `desired`.
 AttrMap observe_object(const TypeSpec& t, const Entry& e, const AttrMap& desired);
-// The add request for a new object (without the password; see account_password_mod()).
+// The add request for a new object (without the password, which ldap_apply.cpp sets after it).
 Result<std::vector<Mod>> create_mods(const TypeSpec& t, const AttrMap& desired);
 // The modifications that bring an existing object to the desired attributes named in `changed`
 // (the engine's list; identity and computed attributes never appear there). `current_uac` is the

@@ -1,5 +1,5 @@
 // Tests of the security descriptor codec and its text forms: GUIDs, SIDs, parsing, serialising,
-// malformed input. Vectors: security_descriptor_vectors.h.
+// malformed input. Vectors: security_descriptor_test_vectors.h.
 #include "providers/ldap/security_descriptor.h"
 
 #include <doctest/doctest.h>
@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "providers/ldap/security_descriptor_vectors.h"
+#include "providers/ldap/security_descriptor_test_vectors.h"
 
 namespace converge::sd {
 using namespace test;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates tests/dns/fuzz_corpus_tsig: zone transfers recorded from a real BIND 9 (started here
-# on 127.0.0.1 with the key of providers/dns/dns_replay.h), plus variants with one fault each.
-# Each file is a recording in the format dns_replay.h describes: the clock, dig's signed AXFR
+# on 127.0.0.1 with the key of providers/dns/dns_replay_test_support.h), plus variants with one fault each.
+# Each file is a recording in the format dns_replay_test_support.h describes: the clock, dig's signed AXFR
 # request, BIND's answers. A python relay between dig and named records the bytes.
 #
 # Usage: tests/dns/make_tsig_corpus.sh [OUT_DIR]   (default: tests/dns/fuzz_corpus_tsig)
@@ -9,8 +9,8 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(realpath -m "${1:-$src/tests/dns/fuzz_corpus_tsig}")
 key_name=converge-fuzz
-secret=$(sed -n 's/.*"hmac-sha256\.", "\([^"]*\)".*/\1/p' "$src/providers/dns/dns_replay.h")
-[ -n "$secret" ] || { echo "no key in dns_replay.h" >&2; exit 1; }
+secret=$(sed -n 's/.*"hmac-sha256\.", "\([^"]*\)".*/\1/p' "$src/providers/dns/dns_replay_test_support.h")
+[ -n "$secret" ] || { echo "no key in dns_replay_test_support.h" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/converge-tsig-corpus-XXXXXX)
 named_pid=""
 cleanup() {
