@@ -44,9 +44,13 @@ int cmd_plan(const Common& c, const PlanArgs& a) {
   }
   // The plan file names the manifest by the SHA-256 of its bytes; the journal keeps the content
   // hash it knows manifest versions by (recorded above).
-  std::string journal_hash = std::exchange(p.plan.manifest_hash, manifest_digest(bytes));
-  std::string text = p.plan.to_json();
-  p.plan.manifest_hash = std::move(journal_hash);
+  // Written only when asked for: a large plan is mostly no-ops, and its JSON is as large.
+  std::string text;
+  if (a.json || !a.out.empty()) {
+    std::string journal_hash = std::exchange(p.plan.manifest_hash, manifest_digest(bytes));
+    text = p.plan.to_json();
+    p.plan.manifest_hash = std::move(journal_hash);
+  }
   if (a.json) {
     std::cout << text;
   } else {
