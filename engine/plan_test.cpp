@@ -132,7 +132,7 @@ host = "EXCH1"
 product = "MAPI CDO"
 min_version = "6.5.8353.0"
 )");
-  f.map->world["smtp_probe.p"] = {{"delivered", Value::Bool(false)}};
+  f.map->world["smtp_probe.p"] = {{"expect", Value::Str("refused")}};
   f.map->world["software.mapi"] = {{"min_version", Value::Str("6.5.8211.0")}};
   Plan p = f.plan();
   auto& probe = f.at(p, "smtp_probe.p");

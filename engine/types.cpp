@@ -402,10 +402,21 @@ std::vector<TypeSpec> build() {
            .def(Value::List({})),
        Bool("target_public_folder_store", "Derived: the target needs a public folder store.")
            .computed()});
-  check("smtp_probe", "25", "Check: mail sent from one address reaches another.",
+  check("smtp_probe", "25",
+        "Check: a message sent from one address is accepted by the recipient domain's mail "
+        "server (found through its MX) and, with expect = \"delivered\", found in the "
+        "recipient's mailbox over IMAP, then deleted.",
         {Str("from", "Sender address.").required().id().cmp(Compare::kCaseInsensitive),
          Str("to", "Recipient address.").required().id().cmp(Compare::kCaseInsensitive),
-         Bool("delivered", "Expected outcome.").def(Value::Bool(true))});
+         Str("expect", "What must happen to the message: accepted by the server, or delivered.")
+             .oneof({"accepted", "delivered"})
+             .def(Value::Str("delivered")),
+         Str("server", "host:port to send to instead of the recipient domain's MX hosts."),
+         Str("imap_server", "host:port of the recipient's IMAP server (expect = \"delivered\")."),
+         Str("imap_user", "IMAP login of the recipient's mailbox (default: the address)."),
+         Secret("imap_password", "IMAP password of the recipient's mailbox."),
+         Int("wait", "Seconds to wait for the message to arrive in the mailbox.")
+             .def(Value::Int(30))});
   return t;
 }
 

@@ -232,9 +232,8 @@ ObserveResponse LabProvider::observe(const ObserveRequest& req) {
           for (const auto& g : get(a, "permission_groups").strings())
             if (iequals(g, "AnonymousUsers")) anon = true;
         o.exists = true;
-        o.attrs = {{"from", r.get("from")},
-                   {"to", r.get("to")},
-                   {"delivered", Value::Bool(accepted && mx && anon)}};
+        o.attrs = *r.attrs;  // the lab has no mailboxes: what reaches the server is delivered
+        if (!(accepted && mx && anon)) o.attrs["expect"] = Value::Str("refused");
         if (!(accepted && mx && anon))
           o.note = std::string("mail to ") + domain +
                    " is not delivered:" + (accepted ? "" : " no accepted domain;") +
