@@ -62,7 +62,7 @@ DriftReport find_drift(Plan& plan, bool correct) {
   rep.checked = plan.resources.size();
   for (size_t k = 0; k < plan.resources.size(); ++k) {
     PlannedResource& r = plan.resources[k];
-    if (r.action == Action::kNoop) continue;
+    if (r.action == Action::kNoop && !r.deferred) continue;
     DriftedResource d;
     d.index = k;
     d.id = r.id;
@@ -73,6 +73,18 @@ DriftReport find_drift(Plan& plan, bool correct) {
     d.reason = r.reason;
     d.attributes = attributes_of(r);
     d.correcting = corrects(r, correct);
+    if (r.deferred) {
+      // A check that fails now, waiting for changes to its dependencies: drift as it stands.
+      // Correcting judges it again once they are applied; reporting, it is failed as observed.
+      d.action = Action::kBlocked;
+      d.check = true;
+      if (!d.correcting) {
+        r.deferred = false;
+        const std::string now = "(now: ";
+        if (auto at = d.reason.find(now); at != std::string::npos && d.reason.back() == ')')
+          d.reason = d.reason.substr(at + now.size(), d.reason.size() - at - now.size() - 1);
+      }
+    }
     if (!d.correcting && r.action != Action::kBlocked) r.action = Action::kNoop;  // reported only
     rep.resources.push_back(std::move(d));
   }
@@ -84,8 +96,9 @@ void record_corrections(DriftReport& report, const ApplySummary& sum,
   report.failed = sum.failed + sum.skipped;
   report.corrected = 0;
   for (auto& d : report.resources) {
-    d.corrected =
-        d.correcting && d.index < outcomes.size() && outcomes[d.index].outcome == Outcome::kApplied;
+    // A check is corrected when it passes after the corrections it waited for.
+    Outcome done = d.check ? Outcome::kNoop : Outcome::kApplied;
+    d.corrected = d.correcting && d.index < outcomes.size() && outcomes[d.index].outcome == done;
     report.corrected += d.corrected ? 1 : 0;
   }
 }

@@ -37,6 +37,7 @@ struct DriftedResource {
   std::vector<DriftAttribute> attributes;
   bool correcting = false;  // this run corrects it
   bool corrected = false;   // ...and it was applied
+  bool check = false;       // a failing check judged again after the corrections it waits for
 };
 
 struct DriftReport {

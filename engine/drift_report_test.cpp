@@ -160,3 +160,36 @@ TEST_CASE("drift: the last successful drift run, from the journal's runs") {
   CHECK(last_drift_success(runs, 7) == 6);
   CHECK(last_drift_success({}, 0) == 0);
 }
+
+TEST_CASE("drift: a failing check waiting for corrections is drift, judged again when corrected") {
+  auto plan_with_check = [] {
+    Plan p;
+    auto probe = res("smtp_probe.p", Action::kNoop);
+    probe.type = find_type("smtp_probe");
+    probe.deferred = true;
+    probe.reason = "checked after its dependencies are applied (now: check failed: no MX)";
+    p.resources = {res("dns_record.mx", Action::kCreate), probe};
+    return p;
+  };
+  Plan p = plan_with_check();
+  DriftReport rep = find_drift(p, /*correct=*/false);
+  REQUIRE(rep.drifted() == 2);
+  CHECK(rep.resources[1].action == Action::kBlocked);
+  CHECK(rep.resources[1].reason == "check failed: no MX");  // as it stands: nothing is corrected
+  CHECK_FALSE(p.resources[1].deferred);                     // and nothing judges it later
+
+  Plan q = plan_with_check();
+  DriftReport fix = find_drift(q, /*correct=*/true);
+  CHECK(fix.resources[1].correcting);
+  CHECK(q.resources[1].deferred);  // the executor judges it after the record is created
+  std::vector<ResourceOutcome> outcomes(2);
+  outcomes[0].outcome = Outcome::kApplied;
+  outcomes[1].outcome = Outcome::kNoop;  // the check passed
+  ApplySummary sum;
+  record_corrections(fix, sum, outcomes);
+  CHECK(fix.corrected == 2);
+  CHECK(fix.clean());
+  outcomes[1].outcome = Outcome::kFailed;
+  record_corrections(fix, sum, outcomes);
+  CHECK(fix.corrected == 1);
+}

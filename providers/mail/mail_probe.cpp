@@ -107,8 +107,9 @@ Result<std::vector<Target>> mx_targets(const ProbeOptions& o, const std::string&
       return Error::NotFound(domain + " accepts no mail: its MX is \".\" (RFC 7505)" + at);
     auto addrs = addresses(o, host);
     if (!addrs.ok()) return addrs.error();
+    std::string name = host.back() == '.' ? host.substr(0, host.size() - 1) : host;
     for (const auto& a : *addrs)
-      out.push_back({host, a, 25, (implicit ? "host " : "MX ") + host + " (" + a + ":25)"});
+      out.push_back({name, a, 25, (implicit ? "host " : "MX ") + name + " (" + a + ":25)"});
   }
   if (out.empty())
     return Error::NotFound(implicit ? "no MX for " + domain + at + ", and no address record"

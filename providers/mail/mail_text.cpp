@@ -77,6 +77,16 @@ void add_transcript(std::vector<TranscriptLine>& out, bool from_server, std::str
 }
 
 namespace {
+// The session up to the QUIT libcurl sends after a failure, which is not the failing step.
+std::vector<TranscriptLine> before_quit(const std::vector<TranscriptLine>& t) {
+  for (size_t i = t.size(); i-- > 0;)
+    if (!t[i].from_server) {
+      std::string c = t[i].text.substr(0, 4);
+      for (auto& ch : c) ch = static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
+      return c == "QUIT" ? std::vector<TranscriptLine>(t.begin(), t.begin() + i) : t;
+    }
+  return t;
+}
 // Index of the last line we sent, or t.size() when we sent nothing.
 size_t last_command(const std::vector<TranscriptLine>& t) {
   for (size_t i = t.size(); i-- > 0;)
@@ -85,7 +95,8 @@ size_t last_command(const std::vector<TranscriptLine>& t) {
 }
 }  // namespace
 
-std::string failed_step(const std::vector<TranscriptLine>& t) {
+std::string failed_step(const std::vector<TranscriptLine>& all) {
+  const std::vector<TranscriptLine> t = before_quit(all);
   size_t cmd = last_command(t);
   size_t from = cmd == t.size() ? 0 : cmd + 1;
   std::string reply;
@@ -100,7 +111,8 @@ std::string failed_step(const std::vector<TranscriptLine>& t) {
   return t[cmd].text + ": " + (reply.empty() ? "no reply" : reply);
 }
 
-int last_reply_code(const std::vector<TranscriptLine>& t) {
+int last_reply_code(const std::vector<TranscriptLine>& all) {
+  const std::vector<TranscriptLine> t = before_quit(all);
   size_t cmd = last_command(t);
   size_t i = cmd == t.size() ? 0 : cmd + 1;
   if (i >= t.size() || t[i].text.size() < 3) return 0;

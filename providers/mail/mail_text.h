@@ -32,11 +32,12 @@ struct TranscriptLine {
 };
 // Splits what one debug callback call carried (one or more CRLF-ended lines) onto `out`.
 void add_transcript(std::vector<TranscriptLine>& out, bool from_server, std::string_view bytes);
-// The step that failed, as "COMMAND: REPLY" from the last command sent and the reply lines that
-// followed it (e.g. "RCPT TO:<x@target.local>: 550 5.1.1 ... User unknown"); the server's
-// greeting when it refused before any command; empty when the server said nothing.
+// The step that failed, as "COMMAND: REPLY" from the last command sent (not counting the QUIT
+// libcurl closes with) and the reply lines that followed it (e.g. "RCPT TO:<x@target.local>:
+// 550 5.1.1 ... User unknown"); the server's greeting when it refused before any command; empty
+// when the server said nothing.
 std::string failed_step(const std::vector<TranscriptLine>& t);
-// The first reply code after the last command (or of the greeting); 0 when there is none.
+// The first reply code after that command (or of the greeting); 0 when there is none.
 int last_reply_code(const std::vector<TranscriptLine>& t);
 
 // The UIDs (or sequence numbers) an IMAP "* SEARCH n n ..." answer lists; lines of other

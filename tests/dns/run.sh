@@ -46,49 +46,8 @@ secret=$(sed -n 's/.*secret "\(.*\)".*/\1/p' "$key")
 M="$src/manifests/exchange2007-target-dns.toml"
 export CONVERGE_DNS_SERVER=$server CONVERGE_DNS_TSIG_KEY_FILE=$key
 lab=(--lab "$tmp/lab.sqlite")  # nothing is written in the repository
-passed=0 failed=0
-: >"$tmp/all-output"
-
-# expect NAME RC PATTERN... -- CMD...: runs CMD, checks its exit code and that its combined output
-# matches every extended regex PATTERN (one written NOT:REGEX must not match).
-expect() {
-  local name=$1 rc=$2
-  shift 2
-  local pats=()
-  while [ "$1" != "--" ]; do
-    pats+=("$1")
-    shift
-  done
-  shift
-  "$@" >"$tmp/out" 2>&1
-  local got=$?
-  cat "$tmp/out" >>"$tmp/all-output"
-  local ok=1 why=""
-  [ "$got" -eq "$rc" ] || {
-    ok=0
-    why="exit $got, wanted $rc"
-  }
-  local p
-  for p in "${pats[@]}"; do
-    if [ "${p:0:4}" = "NOT:" ]; then
-      if grep -Eq -- "${p:4}" "$tmp/out"; then
-        ok=0
-        why="$why; unexpected /${p:4}/"
-      fi
-    elif ! grep -Eq -- "$p" "$tmp/out"; then
-      ok=0
-      why="$why; missing /$p/"
-    fi
-  done
-  if [ $ok -eq 1 ]; then
-    passed=$((passed + 1))
-    echo "ok   $name"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name: $why"
-    sed 's/^/     | /' "$tmp/out" | head -60
-  fi
-}
+# shellcheck source=../support/expect.sh
+. "$src/tests/support/expect.sh"
 
 nsupdate_local() { # lines...
   printf 'server %s %s\nzone local\n%s\nsend\n' "$host" "$port" "$(printf '%s\n' "$@")" |
