@@ -386,7 +386,9 @@ std::string Plan::to_json(int indent, bool changes_only) const {
   for (const auto& r : resources) {
     if (changes_only && r.action == Action::kNoop) continue;
     json changes = json::array();
-    for (const auto& c : r.changes)
+    // The journal's copy (changes_only) leaves out what a create's desired attributes say again.
+    if (!changes_only || r.action != Action::kCreate)
+      for (const auto& c : r.changes)
       changes.push_back({{"attribute", c.attr},
                          {"before", value_to_json(c.before)},
                          {"after", c.sensitive ? json("(sensitive)") : value_to_json(c.after)},
@@ -450,7 +452,7 @@ Result<Plan> Plan::from_json(const std::string& text, const std::string& path) {
       auto a = action_from_name(rj.at("action").get<std::string>());
       if (!a.ok()) return Error(a.error()).on(r.id);
       r.action = *a;
-      for (const auto& c : rj.at("changes")) {
+      for (const auto& c : rj.value("changes", json::array())) {
         Change ch;
         ch.attr = c.at("attribute").get<std::string>();
         ch.before = value_from_json(c.at("before"));

@@ -69,7 +69,8 @@ struct Plan {
 
   PlanSummary summary() const;
   // The plan file (format_version 1): pretty with indent >= 0, one line with -1; changes_only
-  // leaves out the no-ops (and counts only what it lists).
+  // (the journal's copy) leaves out the no-ops, counting only what it lists, and the changes of
+  // creates (their desired attributes say the same).
   std::string to_json(int indent = 2, bool changes_only = false) const;
   static Result<Plan> from_json(const std::string& text, const std::string& path);
 };
