@@ -81,7 +81,9 @@ Result<PktPtr> verify_answer(const ClientOptions& opt, const uint8_t* wire, size
     int64_t signed_at = 0;
     for (int i = 0; i < 6; ++i) signed_at = (signed_at << 8) | d[i];
     int64_t t = now(opt);
-    int64_t skew = t > signed_at ? t - signed_at : signed_at - t;
+    // In unsigned arithmetic: the clock may be anywhere in int64_t, and the distance still fits.
+    uint64_t skew = t > signed_at ? static_cast<uint64_t>(t) - static_cast<uint64_t>(signed_at)
+                                  : static_cast<uint64_t>(signed_at) - static_cast<uint64_t>(t);
     if (skew > ldns_rdf2native_int16(fudge))
       return Error::Invalid("the answer's TSIG signature is " + std::to_string(skew) +
                                 " s away from this host's clock",
