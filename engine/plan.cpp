@@ -389,10 +389,10 @@ std::string Plan::to_json(int indent, bool changes_only) const {
     // The journal's copy (changes_only) leaves out what a create's desired attributes say again.
     if (!changes_only || r.action != Action::kCreate)
       for (const auto& c : r.changes)
-      changes.push_back({{"attribute", c.attr},
-                         {"before", value_to_json(c.before)},
-                         {"after", c.sensitive ? json("(sensitive)") : value_to_json(c.after)},
-                         {"sensitive", c.sensitive}});
+        changes.push_back({{"attribute", c.attr},
+                           {"before", value_to_json(c.before)},
+                           {"after", c.sensitive ? json("(sensitive)") : value_to_json(c.after)},
+                           {"sensitive", c.sensitive}});
     j["resources"].push_back({{"id", r.id},
                               {"type", r.type->name},
                               {"provider", r.provider},
