@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <set>
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
   // secrets never reach a core file.
   umask(077);
   converge::protect_process_memory();
+  // A peer or a deadline (ldap_deadline.h) closing a connection makes the next write fail with
+  // EPIPE, reported as an error, instead of killing the run: libldap and TLS write with write(2).
+  std::signal(SIGPIPE, SIG_IGN);
   // `converge manifest.toml` is `converge run manifest.toml`, also after options: the first word
   // that is neither an option nor an option's value is a command or, if not, the manifest.
   static const std::set<std::string> kCommands = {"run",     "plan",     "apply",  "drift",

@@ -92,11 +92,19 @@ Result<PktPtr> verify_answer(const ClientOptions& opt, const uint8_t* wire, size
   return pkt;
 }
 
-TransferReader::TransferReader(const ClientOptions& opt, std::string zone, const ldns_pkt* request)
-    : opt_(opt), zone_(std::move(zone)), id_(ldns_pkt_id(request)) {
+namespace {
+const ldns_rdf* request_mac(const ldns_pkt* request) {
   const ldns_rr* t = ldns_pkt_tsig(request);
-  if (t && ldns_rr_rd_count(t) >= 4) mac_.reset(ldns_rdf_clone(ldns_rr_rdf(t, 3)));
+  return t && ldns_rr_rd_count(t) >= 4 ? ldns_rr_rdf(t, 3) : nullptr;
 }
+}  // namespace
+
+TransferReader::TransferReader(const ClientOptions& opt, std::string zone, const ldns_pkt* request)
+    : TransferReader(opt, std::move(zone), ldns_pkt_id(request), request_mac(request)) {}
+
+TransferReader::TransferReader(const ClientOptions& opt, std::string zone, uint16_t id,
+                               const ldns_rdf* mac)
+    : opt_(opt), zone_(std::move(zone)), id_(id), mac_(mac ? ldns_rdf_clone(mac) : nullptr) {}
 
 Status TransferReader::add(const uint8_t* wire, size_t size) {
   if (failed_) return *failed_;

@@ -32,6 +32,8 @@ class TransferReader {
   // `request` is the AXFR query as sent (signed already when opt.key is set); `opt` must outlive
   // the reader.
   TransferReader(const ClientOptions& opt, std::string zone, const ldns_pkt* request);
+  // The same for a request sent as `id` with request MAC `mac` (Outgoing::mac; null if unsigned).
+  TransferReader(const ClientOptions& opt, std::string zone, uint16_t id, const ldns_rdf* mac);
 
   // The next message, in wire form without its length prefix.
   Status add(const uint8_t* wire, size_t size);

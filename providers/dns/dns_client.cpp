@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <vector>
 
@@ -30,11 +33,6 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
-
-struct WireFree {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-using WirePtr = std::unique_ptr<uint8_t, WireFree>;
 
 uint16_t random_id() {
   thread_local std::mt19937 rng{std::random_device{}()};
@@ -97,34 +95,91 @@ Result<int> connect_tcp(const ClientOptions& opt, const Deadline& d) {
   return fd;
 }
 
-// Room a TSIG record takes in a message: key name (at most 255 octets), algorithm name, the
-// fixed fields and a MAC of at most 64 octets (HMAC-SHA512), rounded up.
-constexpr size_t kTsigReserve = 512;
-
-// `msg` in wire form as ldns renders it, when that and `reserve` more octets fit in one message
-// over TCP; kMessageTooLarge otherwise (ldns must not sign such a message: it asserts).
-Result<WirePtr> to_wire(const ldns_pkt* msg, size_t* size, size_t reserve) {
-  uint8_t* raw = nullptr;
-  ldns_status st = ldns_pkt2wire(&raw, msg, size);
-  WirePtr wire(raw);
-  if (st != LDNS_STATUS_OK)
-    return Error::Internal(std::string("cannot encode the DNS message: ") +
-                           ldns_get_errorstr_by_id(st));
-  if (*size + reserve > 65535) return Error::Invalid(kMessageTooLarge);
-  return wire;
+void put16(std::vector<uint8_t>& out, uint32_t v) {
+  out.push_back(static_cast<uint8_t>(v >> 8));
+  out.push_back(static_cast<uint8_t>(v));
 }
 
-// `msg` after a two-octet length (RFC 1035 4.2.2), by the deadline. MSG_NOSIGNAL: a server
+// A name in canonical wire form (RFC 4034 6.2: uncompressed, lower case), as TSIG needs it.
+Result<std::vector<uint8_t>> canonical_wire(const std::string& name) {
+  ldns_rdf* raw = nullptr;
+  if (ldns_str2rdf_dname(&raw, name.c_str()) != LDNS_STATUS_OK || !raw)
+    return Error::Invalid("'" + name + "' is not a valid DNS name");
+  RdfPtr rdf(raw);
+  ldns_dname2canonical(rdf.get());
+  return std::vector<uint8_t>(ldns_rdf_data(rdf.get()), ldns_rdf_data(rdf.get()) + ldns_rdf_size(rdf.get()));
+}
+
+const EVP_MD* tsig_digest(const std::string& algorithm) {
+  if (algorithm == "hmac-md5.sig-alg.reg.int.") return EVP_md5();
+  if (algorithm == "hmac-sha1.") return EVP_sha1();
+  if (algorithm == "hmac-sha256.") return EVP_sha256();
+  if (algorithm == "hmac-sha512.") return EVP_sha512();
+  return nullptr;
+}
+
+// Appends the TSIG record of RFC 8945 4.2 to the rendered request in `out`: its MAC covers the
+// message as it stands and the TSIG variables (4.3.3), and `mac` receives it as the answer's
+// signature will cover it (MAC size, then MAC).
+Status append_tsig(const ClientOptions& opt, std::vector<uint8_t>& out, RdfPtr& mac) {
+  const TsigKey& key = *opt.key;
+  auto name = canonical_wire(key.name);
+  auto alg = canonical_wire(key.algorithm);
+  const EVP_MD* md = tsig_digest(key.algorithm);
+  ldns_rdf* raw = nullptr;
+  bool secret_ok = ldns_str2rdf_b64(&raw, key.secret.c_str()) == LDNS_STATUS_OK && raw;
+  RdfPtr secret(raw);
+  if (!name.ok() || !alg.ok() || !md || !secret_ok)
+    return Error::Invalid("cannot sign with TSIG key '" + key.name + "'",
+                          "check its name, algorithm and secret");
+  int64_t now = opt.clock ? opt.clock() : static_cast<int64_t>(std::time(nullptr));
+  std::vector<uint8_t> times;  // time signed (48 bits), fudge
+  for (int shift = 40; shift >= 0; shift -= 8) times.push_back(static_cast<uint8_t>(now >> shift));
+  put16(times, kFudge);
+
+  std::vector<uint8_t> digest = out;
+  digest.insert(digest.end(), name->begin(), name->end());
+  put16(digest, LDNS_RR_CLASS_ANY);
+  digest.insert(digest.end(), 4, 0);  // TTL
+  digest.insert(digest.end(), alg->begin(), alg->end());
+  digest.insert(digest.end(), times.begin(), times.end());
+  digest.insert(digest.end(), 4, 0);  // error, other length
+  uint8_t code[EVP_MAX_MD_SIZE];
+  unsigned code_len = 0;
+  if (!HMAC(md, ldns_rdf_data(secret.get()), static_cast<int>(ldns_rdf_size(secret.get())),
+            digest.data(), digest.size(), code, &code_len))
+    return Error::Internal("cannot compute the TSIG MAC with key '" + key.name + "'");
+
+  std::vector<uint8_t> mac_field;
+  put16(mac_field, code_len);
+  mac_field.insert(mac_field.end(), code, code + code_len);
+  mac.reset(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, mac_field.size(), mac_field.data()));
+
+  out.insert(out.end(), name->begin(), name->end());
+  put16(out, LDNS_RR_TYPE_TSIG);
+  put16(out, LDNS_RR_CLASS_ANY);
+  out.insert(out.end(), 4, 0);  // TTL
+  put16(out, alg->size() + times.size() + mac_field.size() + 6);
+  out.insert(out.end(), alg->begin(), alg->end());
+  out.insert(out.end(), times.begin(), times.end());
+  out.insert(out.end(), mac_field.begin(), mac_field.end());
+  out.insert(out.end(), out.begin(), out.begin() + 2);  // original ID
+  out.insert(out.end(), 4, 0);                          // error, other length
+  unsigned arcount = (out[10] << 8 | out[11]) + 1u;
+  out[10] = static_cast<uint8_t>(arcount >> 8);
+  out[11] = static_cast<uint8_t>(arcount);
+  return {};
+}
+
+// `wire` after a two-octet length (RFC 1035 4.2.2), by the deadline. MSG_NOSIGNAL: a server
 // closing the connection must not kill the process.
-Status send_wire(int fd, const ClientOptions& opt, const ldns_pkt* msg, const Deadline& d) {
-  size_t size = 0;
-  auto wire = to_wire(msg, &size, 0);
-  if (!wire.ok()) return wire.error();
+Status send_wire(int fd, const ClientOptions& opt, const std::vector<uint8_t>& wire,
+                 const Deadline& d) {
   std::string out;
-  out.reserve(size + 2);
-  out += static_cast<char>(size >> 8);
-  out += static_cast<char>(size & 0xFF);
-  out.append(reinterpret_cast<const char*>(wire->get()), size);
+  out.reserve(wire.size() + 2);
+  out += static_cast<char>(wire.size() >> 8);
+  out += static_cast<char>(wire.size() & 0xFF);
+  out.append(reinterpret_cast<const char*>(wire.data()), wire.size());
   for (size_t done = 0; done < out.size();) {
     ssize_t n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -176,25 +231,22 @@ Result<std::vector<uint8_t>> read_message(int fd, const ClientOptions& opt, cons
   }
 }
 
-Status sign(const ClientOptions& opt, ldns_pkt* msg) {
-  if (!opt.key) return {};
-  size_t size = 0;
-  if (auto fits = to_wire(msg, &size, kTsigReserve); !fits.ok()) return fits.error();
-  ldns_status st = ldns_pkt_tsig_sign(msg, opt.key->name.c_str(), opt.key->secret.c_str(), 300,
-                                      opt.key->algorithm.c_str(), nullptr);
-  if (st != LDNS_STATUS_OK)
-    return Error::Invalid("cannot sign with TSIG key '" + opt.key->name +
-                          "': " + ldns_get_errorstr_by_id(st));
-  return {};
-}
-
-RdfPtr request_mac(ldns_pkt* msg) {
-  ldns_rr* t = ldns_pkt_tsig(msg);
-  if (!t || ldns_rr_rd_count(t) < 4) return nullptr;
-  return RdfPtr(ldns_rdf_clone(ldns_rr_rdf(t, 3)));
-}
-
 }  // namespace
+
+Result<Outgoing> render(const ClientOptions& opt, const ldns_pkt* msg) {
+  uint8_t* raw = nullptr;
+  size_t size = 0;
+  ldns_status st = ldns_pkt2wire(&raw, msg, &size);
+  std::unique_ptr<uint8_t, decltype(&std::free)> rendered(raw, &std::free);
+  if (st != LDNS_STATUS_OK)
+    return Error::Internal(std::string("cannot encode the DNS message: ") +
+                           ldns_get_errorstr_by_id(st));
+  Outgoing o;
+  o.wire.assign(raw, raw + size);
+  if (opt.key) CONVERGE_TRY(append_tsig(opt, o.wire, o.mac));
+  if (o.wire.size() > 65535) return Error::Invalid(kMessageTooLarge);
+  return o;
+}
 
 std::string ServerAddress::str() const {
   bool v6 = host.find(':') != std::string::npos;
@@ -283,17 +335,18 @@ PktPtr make_update(const std::string& zone) {
   return u;
 }
 
-Result<Reply> exchange(const ClientOptions& opt, ldns_pkt* msg) {
-  CONVERGE_TRY(sign(opt, msg));
-  RdfPtr mac = request_mac(msg);
+Result<Reply> exchange(const ClientOptions& opt, const ldns_pkt* msg) {
+  auto out = render(opt, msg);
+  if (!out.ok()) return out.error();
   Deadline d = deadline_in(opt.timeout);
   auto fd = connect_tcp(opt, d);
   if (!fd.ok()) return fd.error();
   Fd guard(*fd);
-  CONVERGE_TRY(send_wire(*fd, opt, msg, d));
+  CONVERGE_TRY(send_wire(*fd, opt, out->wire, d));
   auto wire = read_message(*fd, opt, d);
   if (!wire.ok()) return wire.error();
-  auto pkt = verify_answer(opt, wire->data(), wire->size(), ldns_pkt_id(msg), mac.get(), false);
+  auto pkt =
+      verify_answer(opt, wire->data(), wire->size(), ldns_pkt_id(msg), out->mac.get(), false);
   if (!pkt.ok()) return pkt.error();
   Reply r;
   r.rcode = ldns_pkt_get_rcode(pkt->get());
@@ -304,7 +357,8 @@ Result<Reply> exchange(const ClientOptions& opt, ldns_pkt* msg) {
 Result<Transfer> axfr(const ClientOptions& opt, const std::string& zone) {
   PktPtr q = make_query(zone, LDNS_RR_TYPE_AXFR);
   if (!q) return Error::Invalid("zone '" + zone + "' is not a valid DNS name");
-  CONVERGE_TRY(sign(opt, q.get()));
+  auto out = render(opt, q.get());
+  if (!out.ok()) return out.error();
   const Clock::time_point end = Clock::now() + opt.transfer_timeout;
   // Each step within `timeout`, all of them within `transfer_timeout`.
   auto step = [&] {
@@ -319,8 +373,8 @@ Result<Transfer> axfr(const ClientOptions& opt, const std::string& zone) {
   auto fd = connect_tcp(opt, step());
   if (!fd.ok()) return fd.error();
   Fd guard(*fd);
-  CONVERGE_TRY(send_wire(*fd, opt, q.get(), step()));
-  TransferReader reader(opt, zone, q.get());
+  CONVERGE_TRY(send_wire(*fd, opt, out->wire, step()));
+  TransferReader reader(opt, zone, ldns_pkt_id(q.get()), out->mac.get());
   while (!reader.done()) {
     auto wire = read_message(*fd, opt, step());
     if (!wire.ok()) return wire.error();

@@ -1,6 +1,7 @@
 // A small DNS client over ldns: one TCP connection per exchange, TSIG signing of every request
 // and verification of every answer, zone transfers (AXFR) and RFC 2136 UPDATE messages. ldns
-// renders and signs the messages (ldns_pkt2wire, ldns_pkt_tsig_sign); this file moves the bytes.
+// renders each request once (ldns_pkt2wire) and verifies the answers (ldns_pkt_tsig_verify); the
+// request's TSIG record is appended to the rendered bytes here (render()).
 //
 // Errors: anything on the way (cannot connect, no answer within the timeout, connection closed)
 // is Error::Transient, naming the server; an answer the server rejected our key for (BADSIG,
@@ -17,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "providers/dns/dns_key_file.h"
 #include "providers/dns/dns_rdata.h"
@@ -73,8 +75,22 @@ PktPtr make_query(const std::string& name, ldns_rr_type type);
 // An UPDATE for `zone` with empty prerequisite and update sections.
 PktPtr make_update(const std::string& zone);
 
-// Signs `msg` (when a key is configured), sends it, and returns the verified answer.
-Result<Reply> exchange(const ClientOptions& opt, ldns_pkt* msg);
+// The fudge of our signatures: the seconds the server's clock may differ from ours.
+inline constexpr uint16_t kFudge = 300;
+
+// A request as sent: `msg` rendered once by ldns and, when opt.key is set, signed by appending a
+// TSIG record (RFC 8945 4.2; the MAC, computed with libcrypto, covers the message as rendered and
+// the TSIG variables of 4.3.3, signed now by opt.clock or the system clock). `mac` is the request
+// MAC the answer's signature covers (MAC size, then MAC), empty when unsigned. Error
+// kMessageTooLarge when the result does not fit one message over TCP (64 KiB).
+struct Outgoing {
+  std::vector<uint8_t> wire;
+  RdfPtr mac;
+};
+Result<Outgoing> render(const ClientOptions& opt, const ldns_pkt* msg);
+
+// Renders and signs `msg` (render()), sends it, and returns the verified answer.
+Result<Reply> exchange(const ClientOptions& opt, const ldns_pkt* msg);
 // The error exchange() gives for a message too large for DNS over TCP (nothing was sent).
 inline constexpr const char* kMessageTooLarge = "the DNS message is larger than 64 KiB";
 

@@ -303,6 +303,44 @@ TEST_CASE("TSIG algorithms and base64") {
   CHECK_FALSE(valid_base64("YW*j"));
 }
 
+TEST_CASE("requests signed by render() verify with ldns; the answer's MAC input is returned") {
+  for (const char* alg : {"hmac-md5", "hmac-sha1", "hmac-sha256", "hmac-sha512"}) {
+    CAPTURE(alg);
+    ClientOptions opt;
+    opt.key = TsigKey{"Converge-Key.example.", *canonical_algorithm(alg),
+                      "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="};
+    PktPtr u = make_update("target.local");
+    REQUIRE(u);
+    ldns_rr* rr = nullptr;
+    REQUIRE(ldns_rr_new_frm_str(&rr, "a.target.local. 60 IN A 192.0.2.1", 0, nullptr, nullptr) ==
+            LDNS_STATUS_OK);
+    ldns_pkt_push_rr(u.get(), LDNS_SECTION_AUTHORITY, rr);
+    auto out = render(opt, u.get());
+    REQUIRE(out.ok());
+    std::vector<uint8_t>& w = out->wire;
+    ldns_pkt* raw = nullptr;
+    REQUIRE(ldns_wire2pkt(&raw, w.data(), w.size()) == LDNS_STATUS_OK);
+    PktPtr got(raw);
+    CHECK(ldns_pkt_id(got.get()) == ldns_pkt_id(u.get()));
+    CHECK(ldns_pkt_nscount(got.get()) == 1);
+    const ldns_rr* tsig = ldns_pkt_tsig(got.get());
+    REQUIRE(tsig);
+    CHECK(ldns_rdf_compare(ldns_rr_rdf(tsig, 3), out->mac.get()) == 0);
+    CHECK(ldns_pkt_tsig_verify(got.get(), w.data(), w.size(), opt.key->name.c_str(),
+                               opt.key->secret.c_str(), nullptr));
+    CHECK_FALSE(ldns_pkt_tsig_verify(got.get(), w.data(), w.size(), opt.key->name.c_str(),
+                                     "b3RoZXItc2VjcmV0", nullptr));
+    w[14] ^= 1;  // a flipped bit in the message (here the zone's name) breaks the signature
+    CHECK_FALSE(ldns_pkt_tsig_verify(got.get(), w.data(), w.size(), opt.key->name.c_str(),
+                                     opt.key->secret.c_str(), nullptr));
+  }
+  ClientOptions unsigned_opt;
+  auto plain = render(unsigned_opt, make_query("target.local", LDNS_RR_TYPE_SOA).get());
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain->mac);
+  CHECK(plain->wire.size() == 12 + 14 + 4);  // header, question name and type/class
+}
+
 TEST_CASE("server addresses") {
   auto s = parse_server("127.0.0.1:53530");
   REQUIRE(s.ok());

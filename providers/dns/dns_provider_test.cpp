@@ -210,6 +210,7 @@ TEST_SUITE("scripted") {
     CHECK(resp.notes.empty());
     CHECK(s.count(LDNS_PACKET_QUERY, LDNS_RR_TYPE_AXFR) == 1);
     CHECK(s.requests().size() == 1);
+    CHECK(s.verified() == 1);  // the request's TSIG signature verifies with the server's key
     const Observation& a = resp.results[0];
     CHECK_FALSE(a.error);
     CHECK(a.exists);
@@ -425,6 +426,7 @@ TEST_SUITE("scripted") {
     auto st = apply(*p, z, Action::kCreate);
     REQUIRE_FALSE(st.ok());
     CHECK(st.error().message == "zone fake.test. cannot be created or changed over RFC 2136");
+    CHECK(s.verified() == s.requests().size());
   }
 
   TEST_CASE("a batch goes out in one UPDATE; a refused one is halved until each failure is alone") {

@@ -169,6 +169,11 @@ class FakeServer {
     for (const auto& p : requests_) out.emplace_back(ldns_pkt_clone(p.get()));
     return out;
   }
+  // How many requests carried a TSIG signature that verifies with the server's key.
+  size_t verified() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return verified_;
+  }
   size_t count(ldns_pkt_opcode op, ldns_rr_type t = LDNS_RR_TYPE_ANY) {
     size_t n = 0;
     for (const auto& p : requests())
@@ -203,12 +208,16 @@ class FakeServer {
       if (!wire) return;  // the client closed the connection
       ldns_pkt* raw = nullptr;
       ldns_status st = ldns_wire2pkt(&raw, wire, size);
+      PktPtr req(raw);
+      bool verified = st == LDNS_STATUS_OK && key_ && ldns_pkt_tsig(req.get()) &&
+                      ldns_pkt_tsig_verify(req.get(), wire, size, key_->name.c_str(),
+                                           key_->secret.c_str(), nullptr);
       std::free(wire);
       if (st != LDNS_STATUS_OK) return;
-      PktPtr req(raw);
       {
         std::lock_guard<std::mutex> lk(mu_);
         requests_.emplace_back(ldns_pkt_clone(req.get()));
+        verified_ += verified;
       }
       std::vector<PktPtr> answers = handler_(req.get());
       if (answers.empty()) {  // silence: hold the connection until the client gives up
@@ -248,6 +257,7 @@ class FakeServer {
   std::thread thread_;
   std::mutex mu_;
   std::vector<PktPtr> requests_;
+  size_t verified_ = 0;
 };
 
 // The key of the scripted server (and of the providers that talk to it).

@@ -8,7 +8,9 @@
 // libldap opens. A Deadline started before a call wakes after its time and shuts the socket down
 // (shutdown(2), not close: libldap still owns the descriptor), which makes the blocked call fail
 // at once; once expired, the Watch also refuses any further connection the call tries (the next
-// URL of a list). The caller then reports a timeout naming the peer.
+// URL of a list). The caller then reports a timeout naming the peer. A write libldap then makes on
+// that socket (an unbind, a TLS alert) fails with EPIPE: the process must ignore SIGPIPE, as
+// converge's main() and the test mains do, or it dies of it.
 //
 // Thread-safety: the Watch is shared by the calling thread (inside libldap) and the Deadline's
 // thread, guarded by its mutex. One Deadline per Watch at a time.

@@ -5,7 +5,8 @@
 #    interrupted, a second run converges fully, a third plans nothing, nothing is duplicated.
 # 2. A run killed right after its first change can be undone: the journal committed its plan and
 #    that change's outcome before the next change was handed to the target.
-# 3. Two runs at once: the second fails at once naming the holder, or waits with --wait.
+# 3. A run whose output pipe is closed finishes instead of dying of SIGPIPE.
+# 4. Two runs at once: the second fails at once naming the holder, or waits with --wait.
 # Usage: crash.sh CONVERGE SOURCE_DIR
 set -u
 converge=$1 src=$2
@@ -51,6 +52,19 @@ check "after the undo the lab is as it was before the killed run" \
 expect "the journal shows the first change applied and the second interrupted" 0 \
   '^run 1: run, interrupted' '1\. create [a-z_.]+: applied' '2\. create [a-z_.]+: interrupted' \
   -- "$converge" show 1
+
+# A run whose output nobody reads any more (its terminal or pipe closed) is not killed by
+# SIGPIPE halfway through: every write fails with EPIPE, and the run goes on to the end.
+rm -f "$tmp"/*.sqlite* "$tmp"/*.lock
+"$converge" lab init "$world" >/dev/null
+python3 -c 'import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)  # the reader is gone before the run starts
+rc = subprocess.run(sys.argv[1:], stdout=w, stderr=w).returncode
+sys.exit(128 - rc if rc < 0 else rc)  # killed by signal N: 128 + N, as the shell says' "$converge" "$M"
+check "a run writing into a closed pipe finishes (exit $?, 141 would be SIGPIPE)" test $? -eq 0
+expect "and it converged everything" 0 'Plan: 0 to create, 0 to update, 0 to delete, 59 unchanged' \
+  -- "$converge" plan --detailed-exitcode "$M"
 
 # Two runs at once.
 rm -f "$tmp"/*.sqlite* "$tmp"/*.lock
