@@ -107,7 +107,8 @@ Result<std::vector<uint8_t>> canonical_wire(const std::string& name) {
     return Error::Invalid("'" + name + "' is not a valid DNS name");
   RdfPtr rdf(raw);
   ldns_dname2canonical(rdf.get());
-  return std::vector<uint8_t>(ldns_rdf_data(rdf.get()), ldns_rdf_data(rdf.get()) + ldns_rdf_size(rdf.get()));
+  return std::vector<uint8_t>(ldns_rdf_data(rdf.get()),
+                              ldns_rdf_data(rdf.get()) + ldns_rdf_size(rdf.get()));
 }
 
 const EVP_MD* tsig_digest(const std::string& algorithm) {
