@@ -1,23 +1,20 @@
 #!/usr/bin/env python3
 """A loopback TCP listener for the hostile-server tests: accepts every connection, never sends
 a byte, and appends whatever it receives to a log (so a test can prove that nothing, or no bind,
-was sent). With --reset it resets each connection (RST) once the first bytes have arrived, so
-the client's next write fails with EPIPE.
+was sent).
 
-    listener.py LOG_FILE [--reset]
+    listener.py LOG_FILE
 
 Listens on 127.0.0.1 on a free port, prints the port on stdout once it listens, and serves
 until killed.
 """
 import selectors
 import socket
-import struct
 import sys
 
 
 def main():
     log_file = sys.argv[1]
-    reset = "--reset" in sys.argv[2:]
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", 0))
@@ -39,10 +36,6 @@ def main():
                 continue
             with open(log_file, "ab") as f:
                 f.write(data)
-            if reset:
-                key.fileobj.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sel.unregister(key.fileobj)
-                key.fileobj.close()
 
 
 if __name__ == "__main__":
