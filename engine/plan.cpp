@@ -418,7 +418,7 @@ Result<Plan> Plan::from_json(const std::string& text, const std::string& path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     return Error::Invalid(std::string("not a plan file: ") + e.what(),
                           "pass a file written by `converge plan --out`")
         .at(Loc{path, 0, 0});

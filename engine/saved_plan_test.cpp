@@ -251,6 +251,13 @@ TEST_CASE("saved plan: nesting beyond the limit is a clean error, also very deep
   CHECK_FALSE(load_plan("{\"format_version\": ", "bad.json").ok());
 }
 
+TEST_CASE("saved plan: a number too large for a double is a clean error, not a crash") {
+  auto r = load_plan("{\"format_version\": \"1\", \"notes\": [4E444]}", "big.json");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("not a plan file") != std::string::npos);
+  CHECK(r.error().message.find("number overflow") != std::string::npos);
+}
+
 TEST_CASE("saved plan: SHA-256 of known inputs") {
   CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(manifest_digest("abc") ==

@@ -18,9 +18,8 @@ std::string count(uint64_t n) { return std::to_string(n); }
 
 Result<PktPtr> verify_answer(const ClientOptions& opt, const uint8_t* wire, size_t size,
                              uint16_t id, const ldns_rdf* mac, bool later) {
-  ldns_pkt* raw = nullptr;
-  ldns_status st = ldns_wire2pkt(&raw, wire, size);
-  PktPtr pkt(raw);
+  PktPtr pkt;
+  ldns_status st = parse_wire(wire, size, &pkt);
   if (st != LDNS_STATUS_OK || !pkt)
     return Error::Internal("malformed answer from " + opt.server.text + ": " +
                            ldns_get_errorstr_by_id(st));

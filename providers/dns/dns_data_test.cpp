@@ -89,6 +89,22 @@ TEST_CASE("truncated and garbage messages are errors, not crashes") {
   CHECK_FALSE(parse_message(junk.data(), junk.size()).ok());
 }
 
+TEST_CASE("a TSIG record anywhere but last is refused before ldns parses it (ldns leaks it)") {
+  // Three additional records: TSIG a., TSIG b. (both with empty RDATA), then A c.
+  std::vector<uint8_t> w = {0, 1,   0x80, 0, 0,   0, 0,   0, 0, 0, 0, 3,     //
+                            1, 'a', 0,    0, 250, 0, 255, 0, 0, 0, 0, 0, 0,  //
+                            1, 'b', 0,    0, 250, 0, 255, 0, 0, 0, 0, 0, 0,  //
+                            1, 'c', 0,    0, 1,   0, 1,   0, 0, 0, 0, 0, 4, 1, 2, 3, 4};
+  PktPtr pkt;
+  CHECK(parse_wire(w.data(), w.size(), &pkt) == LDNS_STATUS_WIRE_RDATA_ERR);
+  CHECK_FALSE(pkt);
+  CHECK_FALSE(parse_message(w.data(), w.size()).ok());
+  w[11] = 1;  // only the first TSIG: it is last, and ldns reads it as the message's TSIG
+  w.resize(25);
+  REQUIRE(parse_wire(w.data(), w.size(), &pkt) == LDNS_STATUS_OK);
+  CHECK(ldns_pkt_tsig(pkt.get()) != nullptr);
+}
+
 TEST_CASE("observation attributes use the declared names and the desired spelling") {
   auto wire = hex(kAxfrAnswer);
   auto m = parse_message(wire.data(), wire.size());

@@ -17,7 +17,45 @@ std::string take(char* s) {
   return out;
 }
 
+// Moves `pos` past the name there: labels up to the root, or up to a compression pointer.
+bool skip_name(const uint8_t* w, size_t n, size_t& pos) {
+  while (pos < n) {
+    uint8_t len = w[pos];
+    if ((len & 0xC0) == 0xC0) return (pos += 2) <= n;
+    if (len & 0xC0) return false;
+    pos += 1 + len;
+    if (len == 0) return true;
+  }
+  return false;
+}
+
+uint16_t u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+// Whether a TSIG record stands anywhere but last; what is malformed is left to ldns to report.
+bool misplaced_tsig(const uint8_t* w, size_t n) {
+  if (n < 12) return false;
+  size_t pos = 12;
+  for (unsigned i = 0; i < u16(w + 4); ++i)
+    if (!skip_name(w, n, pos) || (pos += 4) > n) return false;
+  size_t records = size_t{u16(w + 6)} + u16(w + 8) + u16(w + 10);
+  for (size_t i = 0; i < records; ++i) {
+    if (!skip_name(w, n, pos) || pos + 10 > n) return false;
+    bool tsig = u16(w + pos) == LDNS_RR_TYPE_TSIG;
+    pos += 10 + size_t{u16(w + pos + 8)};
+    if (tsig && i + 1 < records) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+ldns_status parse_wire(const uint8_t* wire, size_t size, PktPtr* out) {
+  if (misplaced_tsig(wire, size)) return LDNS_STATUS_WIRE_RDATA_ERR;
+  ldns_pkt* raw = nullptr;
+  ldns_status st = ldns_wire2pkt(&raw, wire, size);
+  out->reset(raw);
+  return st;
+}
 
 std::string rdf_text(const ldns_rdf* f, bool lower) {
   if (!f) return {};

@@ -34,6 +34,11 @@ using PktPtr = std::unique_ptr<ldns_pkt, PktFree>;
 using RrPtr = std::unique_ptr<ldns_rr, RrFree>;
 using RdfPtr = std::unique_ptr<ldns_rdf, RdfFree>;
 
+// ldns_wire2pkt, after checking what ldns does not: at most one TSIG record, and it the last
+// of the message (RFC 8945 5.1). ldns 1.8.3 keeps the last TSIG it reads and leaks any earlier
+// one, so a message with two is refused before ldns sees it (LDNS_STATUS_WIRE_RDATA_ERR).
+ldns_status parse_wire(const uint8_t* wire, size_t size, PktPtr* out);
+
 // ---- presentation ----
 
 // One RDATA field as ldns prints it; domain names lower-cased when `lower`.

@@ -79,10 +79,9 @@ inline ClientOptions replay_options(const Recording& rec, const TsigKey& key,
 inline Replay replay(const Recording& rec, const TsigKey& key, const TransferLimits& limits) {
   Replay out;
   if (rec.messages.empty()) return out;
-  ldns_pkt* raw = nullptr;
-  if (ldns_wire2pkt(&raw, rec.messages[0].data(), rec.messages[0].size()) != LDNS_STATUS_OK)
+  PktPtr request;
+  if (parse_wire(rec.messages[0].data(), rec.messages[0].size(), &request) != LDNS_STATUS_OK)
     return out;
-  PktPtr request(raw);
   out.request_ok = true;
   ClientOptions opt = replay_options(rec, key, limits);
   TransferReader reader(opt, "recorded.zone.", request.get());

@@ -206,9 +206,8 @@ class FakeServer {
       size_t size = 0;
       uint8_t* wire = ldns_tcp_read_wire_timeout(c, &size, timeval{1, 0});
       if (!wire) return;  // the client closed the connection
-      ldns_pkt* raw = nullptr;
-      ldns_status st = ldns_wire2pkt(&raw, wire, size);
-      PktPtr req(raw);
+      PktPtr req;
+      ldns_status st = parse_wire(wire, size, &req);
       bool verified = st == LDNS_STATUS_OK && key_ && ldns_pkt_tsig(req.get()) &&
                       ldns_pkt_tsig_verify(req.get(), wire, size, key_->name.c_str(),
                                            key_->secret.c_str(), nullptr);

@@ -36,9 +36,8 @@ constexpr TransferLimits kLimits{16, 64, 16384};
 // only (a later one), checked apart from the reader.
 bool SignedOver(const std::vector<uint8_t>& wire, const TsigKey& key, const ldns_rdf* mac,
                 bool later, uint16_t id, RdfPtr* next_mac) {
-  ldns_pkt* raw = nullptr;
-  if (ldns_wire2pkt(&raw, wire.data(), wire.size()) != LDNS_STATUS_OK) return false;
-  PktPtr pkt(raw);
+  PktPtr pkt;
+  if (parse_wire(wire.data(), wire.size(), &pkt) != LDNS_STATUS_OK) return false;
   const ldns_rr* tsig = ldns_pkt_tsig(pkt.get());
   if (!tsig || ldns_rr_rd_count(tsig) < 7 || ldns_pkt_id(pkt.get()) != id) return false;
   bool ok = later ? ldns_pkt_tsig_verify_next(pkt.get(), wire.data(), wire.size(), key.name.c_str(),
@@ -54,10 +53,9 @@ bool SignedOver(const std::vector<uint8_t>& wire, const TsigKey& key, const ldns
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   test::Recording rec = test::parse_recording(data, size);
   if (rec.messages.empty()) return 0;
-  ldns_pkt* raw = nullptr;
-  if (ldns_wire2pkt(&raw, rec.messages[0].data(), rec.messages[0].size()) != LDNS_STATUS_OK)
+  PktPtr request;
+  if (parse_wire(rec.messages[0].data(), rec.messages[0].size(), &request) != LDNS_STATUS_OK)
     return 0;
-  PktPtr request(raw);
   const TsigKey key = test::recording_key();
   ClientOptions opt = test::replay_options(rec, key, kLimits);
   TransferReader reader(opt, "fuzz.zone.", request.get());

@@ -35,9 +35,8 @@ void add_records(ZoneRRsets& sets, const ldns_rr_list* rrs) {
 }
 
 Result<ParsedMessage> parse_message(const uint8_t* wire, size_t size) {
-  ldns_pkt* raw = nullptr;
-  ldns_status st = ldns_wire2pkt(&raw, wire, size);
-  PktPtr pkt(raw);
+  PktPtr pkt;
+  ldns_status st = parse_wire(wire, size, &pkt);
   if (st != LDNS_STATUS_OK || !pkt)
     return Error::Invalid(std::string("malformed DNS message: ") + ldns_get_errorstr_by_id(st));
   ParsedMessage m;
